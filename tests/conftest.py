@@ -12,7 +12,7 @@ def movielens_dir():
     """The real ml-100k folder named by MOVIELENS_DIR; tests that need it skip without it."""
     path = os.environ.get('MOVIELENS_DIR')
     if not path:
-      pytest.skip('MOVIELENS_DIR is not set: the real MovieLens 100K tests are skipped')
+        pytest.skip('MOVIELENS_DIR is not set: the real MovieLens 100K tests are skipped')
     if not os.path.exists(os.path.join(path, 'u.data')):
-      pytest.fail(f'MOVIELENS_DIR={path} holds no u.data; point it at the ml-100k folder')
+        pytest.fail(f'MOVIELENS_DIR={path} holds no u.data; point it at the ml-100k folder')
     return path
