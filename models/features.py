@@ -49,3 +49,25 @@ TRAIN_SPLIT = 'train'
 EVAL_SPLIT = 'eval'
 TEST_SPLIT = 'test'
 SPLITS = (TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT)
+
+# Transformed features: what tf.Transform hands the model. Every categorical feature is an
+# integer index into a vocabulary that tf.Transform builds from the train split; the
+# vocabulary file carries the raw feature's name, and index len(vocabulary) is the
+# out-of-vocabulary bucket.
+USER_INDEX = 'user_index'
+MOVIE_INDEX = 'movie_index'
+USER_GENDER_INDEX = 'user_gender_index'
+USER_AGE_INDEX = 'user_age_index'
+USER_OCCUPATION_INDEX = 'user_occupation_index'
+USER_ZIP_PREFIX_INDEX = 'user_zip_prefix_index'
+MOVIE_GENRE_INDICES = 'movie_genre_indices'  # sparse: a movie has several genres
+MOVIE_YEAR = 'movie_year'  # release year from the title, z-scored; 0 when unknown
+
+USER_ZIP_PREFIX = 'user_zip_prefix'  # vocabulary name of the zip code's leading digits
+NUM_OOV_BUCKETS = 1
+
+# What a user and a movie are described by, besides their own id. The model learns these
+# per user and per movie at training time, so that serving needs only the two ids.
+USER_SIDE_FEATURES = (USER_GENDER_INDEX, USER_AGE_INDEX, USER_OCCUPATION_INDEX,
+                      USER_ZIP_PREFIX_INDEX)
+MOVIE_SIDE_FEATURES = (MOVIE_GENRE_INDICES, MOVIE_YEAR)

@@ -1,0 +1,123 @@
+"""Runs the whole pipeline on this machine: LocalDagRunner, Beam DirectRunner, MLMD in SQLite.
+
+    python local_runner.py --data-dir path/to/ml-100k --output-dir output
+
+Everything a run writes goes under --output-dir: the pipeline root, metadata.sqlite, the
+served model (serving_model/<version>/) and run_summary.json.
+"""
+import os
+
+# TFX, TFT, TFMA and TFRS need Keras 2; this must precede any TensorFlow import.
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from pipeline import configs  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data-dir', default=configs.DEFAULT_DATA_DIR,
+                        help='GroupLens folder or .zip (ml-100k or ml-1m format), or a TFDS '
+                             f'data dir with --source tfds. Default: ${configs.DATA_DIR_ENV}; '
+                             'without either, ml-100k is downloaded from GroupLens.')
+    parser.add_argument('--source', choices=('grouplens', 'tfds', 'synthetic'),
+                        default=configs.DEFAULT_SOURCE)
+    parser.add_argument('--tfds-name', default=configs.DEFAULT_TFDS_NAME,
+                        help='TFDS dataset with --source tfds, e.g. movielens/1m-ratings.')
+    parser.add_argument('--synthetic-ratings', type=int, default=configs.DEFAULT_SYNTHETIC_RATINGS,
+                        help='Number of ratings with --source synthetic.')
+    parser.add_argument('--output-dir', default=configs.DEFAULT_OUTPUT_DIR)
+    parser.add_argument('--seed', type=int, default=configs.DEFAULT_SEED,
+                        help='Seed of model initialisation and shuffling (not of the splits, '
+                             'which are fixed by a hash of user and movie).')
+    parser.add_argument('--predefined-split', choices=('u1', 'u2', 'u3', 'u4', 'u5', 'ua', 'ub'),
+                        help='Use GroupLens uN.base / uN.test instead of the 72/8/20 hash split.')
+    parser.add_argument('--architecture', choices=sorted(configs.HYPERPARAMETERS),
+                        default=configs.DEFAULT_ARCHITECTURE,
+                        help="'notebook' is the tutorial's model, for comparison.")
+    parser.add_argument('--train-steps', type=int, default=None,
+                        help='Cap on training steps (e.g. 1 for a deliberately weak model).')
+    parser.add_argument('--skip-bad-rows', action='store_true',
+                        help='Drop malformed rating rows instead of failing; they are counted.')
+    parser.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
+                        help='Extra Beam pipeline argument, repeatable, e.g. '
+                             '--beam-arg=--direct_running_mode=multi_processing')
+    parser.add_argument('--no-cache', action='store_true',
+                        help='Run every component even if its inputs are unchanged.')
+    return parser.parse_args(argv)
+
+
+def resolve_data_path(args) -> str:
+    """The data the ExampleGen reads: a given path, synthetic files, or the download cache."""
+    if args.source == 'synthetic':
+        from components.movielens import synthetic
+        directory = os.path.join(args.output_dir, 'synthetic-data',
+                                 f'{args.synthetic_ratings}-ratings-seed{args.seed}')
+        synthetic.write_grouplens(directory, args.synthetic_ratings, seed=args.seed)
+        return directory
+    if args.data_dir:
+        return os.path.abspath(args.data_dir)
+    if args.source == 'tfds':
+        raise SystemExit('error: --source tfds needs --data-dir, the TFDS data dir holding '
+                         f'{args.tfds_name} (this pipeline never downloads TFDS data at run time).')
+    from components.movielens import download
+    return download.fetch_grouplens(os.path.join(args.output_dir, 'downloads'))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from tfx import v1 as tfx
+
+    from pipeline import pipeline as pipeline_module
+    from pipeline import run_summary
+    from pipeline.progress import ComponentProgress
+
+    args.output_dir = os.path.abspath(args.output_dir)
+    os.makedirs(args.output_dir, exist_ok=True)
+    started = time.monotonic()
+    data_path = resolve_data_path(args)
+    metadata_path = os.path.join(args.output_dir, 'metadata.sqlite')
+    hyperparameters = dict(configs.HYPERPARAMETERS[args.architecture], seed=args.seed)
+    pipeline = pipeline_module.create_pipeline(
+        pipeline_root=os.path.join(args.output_dir, 'pipeline_root'),
+        data_path=data_path,
+        serving_model_dir=os.path.join(args.output_dir, 'serving_model'),
+        hyperparameters=hyperparameters,
+        source='tfds' if args.source == 'tfds' else 'grouplens',
+        tfds_name=args.tfds_name,
+        predefined_split=args.predefined_split,
+        skip_bad_rows=args.skip_bad_rows,
+        train_steps=args.train_steps,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            metadata_path),
+        beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS) + args.beam_args,
+        enable_cache=not args.no_cache,
+    )
+
+    print(f'Running {configs.PIPELINE_NAME} on {data_path} -> {args.output_dir}', flush=True)
+    failure = None
+    with ComponentProgress() as progress:
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as error:  # noqa: BLE001 -- reported below, with a non-zero exit
+            failure = error
+    if failure is not None:
+        print(f'\nThe run failed: {failure}', file=sys.stderr)
+        return 1
+
+    summary = run_summary.build(
+        args.output_dir, metadata_path, configs.PIPELINE_NAME, args.source, data_path,
+        progress.components, time.monotonic() - started)
+    path = run_summary.write(summary, args.output_dir)
+    print(json.dumps(summary, indent=2))
+    print(f'Summary written to {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The tf.Transform preprocessing_fn: every vocabulary the model uses is built here, once.
+
+Analyzers run over the train split only, so a user or title first seen in eval, test or at
+serving time falls into the out-of-vocabulary bucket, exactly as it will in production.
+"""
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from models import features
+
+# How many leading characters of a zip code describe a region: the first digit of a US zip
+# is one of ten national areas; two digits narrow it to a state or two.
+ZIP_PREFIX_LENGTH = 2
+
+
+def _squeeze(tensor):
+    """Dense [batch, 1] features become [batch]; the model works on one value per example."""
+    return tf.squeeze(tensor, axis=1)
+
+
+def _vocabulary_index(values, vocabulary_name):
+    return tft.compute_and_apply_vocabulary(
+        values, num_oov_buckets=features.NUM_OOV_BUCKETS, vocab_filename=vocabulary_name)
+
+
+def release_year(titles):
+    """The year in a MovieLens title such as "Toy Story (1995)", or NaN when there is none."""
+    pattern = r'^.*\((\d{4})\)\s*$'
+    has_year = tf.strings.regex_full_match(titles, pattern)
+    digits = tf.strings.regex_replace(titles, pattern, r'\1')
+    year = tf.strings.to_number(tf.where(has_year, digits, 'nan'), tf.float32)
+    return year
+
+
+def preprocessing_fn(inputs):
+    """Maps raw MovieLens features to the model's indices and scaled numbers."""
+    user_id = _squeeze(inputs[features.USER_ID])
+    movie_title = _squeeze(inputs[features.MOVIE_TITLE])
+    zip_prefix = tf.strings.substr(_squeeze(inputs[features.USER_ZIP_CODE]), 0,
+                                   ZIP_PREFIX_LENGTH)
+    age_bucket = tf.strings.as_string(_squeeze(inputs[features.BUCKETIZED_USER_AGE]))
+
+    year = release_year(movie_title)
+    known_year = tf.math.is_finite(year)
+    # The analyzers see only real years; an unknown year becomes 0, the mean after scaling.
+    year_mean = tft.mean(tf.boolean_mask(year, known_year))
+    year_std = tf.sqrt(tft.var(tf.boolean_mask(year, known_year))) + 1e-6
+    scaled_year = tf.where(known_year, (year - year_mean) / year_std, 0.0)
+
+    return {
+        features.USER_INDEX: _vocabulary_index(user_id, features.USER_ID),
+        features.MOVIE_INDEX: _vocabulary_index(movie_title, features.MOVIE_TITLE),
+        features.USER_GENDER_INDEX: _vocabulary_index(
+            _squeeze(inputs[features.USER_GENDER]), features.USER_GENDER),
+        features.USER_AGE_INDEX: _vocabulary_index(age_bucket, features.BUCKETIZED_USER_AGE),
+        features.USER_OCCUPATION_INDEX: _vocabulary_index(
+            _squeeze(inputs[features.USER_OCCUPATION_TEXT]), features.USER_OCCUPATION_TEXT),
+        features.USER_ZIP_PREFIX_INDEX: _vocabulary_index(zip_prefix, features.USER_ZIP_PREFIX),
+        features.MOVIE_GENRE_INDICES: _vocabulary_index(
+            inputs[features.MOVIE_GENRES], features.MOVIE_GENRES),
+        features.MOVIE_YEAR: scaled_year,
+        features.LABEL: _squeeze(inputs[features.LABEL]),
+    }

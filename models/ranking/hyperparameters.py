@@ -1,0 +1,33 @@
+"""The knobs of the ranking model and its training, as the Trainer receives them.
+
+Values live in pipeline/configs.py (one home for settings); this module only says what each
+knob means, so that a typo in a config fails loudly instead of being ignored.
+"""
+import dataclasses
+from typing import Any, Dict, Sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyperparameters:
+    architecture: str  # 'notebook': the tutorial's model; 'hybrid': ours (see model.py)
+    embedding_dim: int
+    hidden_units: Sequence[int]
+    optimizer: str  # 'adagrad' or 'adam'
+    learning_rate: float
+    batch_size: int
+    epochs: int  # the maximum; early stopping on the eval split may end sooner
+    early_stopping_patience: int  # epochs without eval improvement; 0 disables
+    embedding_l2: float
+    dropout: float
+    ensemble_size: int  # models trained with different seeds, averaged in one SavedModel
+    seed: int
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> 'Hyperparameters':
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - names)
+        missing = sorted(names - set(config))
+        if unknown or missing:
+            raise ValueError(f'Trainer hyperparameters: unknown {unknown}, missing {missing}. '
+                             'Set them in pipeline/configs.py.')
+        return cls(**config)

@@ -1,0 +1,51 @@
+"""Every setting of the pipeline, in one place. local_runner.py and kubeflow_runner.py
+override some of them with flags; nothing else hard-codes a number."""
+import os
+
+PIPELINE_NAME = 'movielens-ranking'
+
+# Data. MOVIELENS_DIR lets a machine that keeps the GroupLens files somewhere point at them.
+DATA_DIR_ENV = 'MOVIELENS_DIR'
+DEFAULT_DATA_DIR = os.environ.get(DATA_DIR_ENV)
+DEFAULT_SOURCE = 'grouplens'  # 'grouplens' (folder or zip) | 'tfds' | 'synthetic'
+DEFAULT_TFDS_NAME = 'movielens/100k-ratings'
+SPLIT_BUCKETS = (72, 8, 20)  # train / eval / test percentages, hashed on (user, movie)
+DEFAULT_SYNTHETIC_RATINGS = 100_000
+
+DEFAULT_OUTPUT_DIR = 'output'
+DEFAULT_SEED = 42
+
+# The curated schema that ExampleValidator checks every split against.
+SCHEMA_DIR = os.path.join(os.path.dirname(__file__), 'schema')
+
+# Trainer. Dotted paths, not module_file: the code is installed in the image, and a
+# module_file would be packaged and uploaded to the pipeline root at compile time.
+PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
+RUN_FN = 'models.ranking.trainer.run_fn'
+
+# The tutorial's model, kept so that ours can be compared with it (--architecture notebook).
+NOTEBOOK_HYPERPARAMETERS = dict(
+    architecture='notebook', embedding_dim=32, hidden_units=(256, 64), optimizer='adagrad',
+    learning_rate=0.1, batch_size=8192, epochs=3, early_stopping_patience=0, embedding_l2=0.0,
+    dropout=0.0, ensemble_size=1, seed=DEFAULT_SEED)
+
+# Our model, chosen on the eval split (see README, "Model quality").
+HYBRID_HYPERPARAMETERS = dict(
+    architecture='hybrid', embedding_dim=32, hidden_units=(64,), optimizer='adam',
+    learning_rate=0.002, batch_size=512, epochs=40, early_stopping_patience=3,
+    embedding_l2=1e-4, dropout=0.2, ensemble_size=1, seed=DEFAULT_SEED)
+
+HYPERPARAMETERS = {'notebook': NOTEBOOK_HYPERPARAMETERS, 'hybrid': HYBRID_HYPERPARAMETERS}
+DEFAULT_ARCHITECTURE = 'hybrid'
+
+# Evaluator: a model is blessed only when its test RMSE is at most this bound and it beats
+# the last blessed model by at least the minimum improvement: a model that is not better
+# never replaces the served one.
+RMSE_UPPER_BOUND = 1.0
+RMSE_MIN_IMPROVEMENT = 1e-4
+EVAL_BATCH_SIZE = 4096
+SLICES = ('user_gender', 'bucketized_user_age')
+
+# Beam's DirectRunner. in_memory keeps one process: at MovieLens sizes, starting worker
+# processes costs more than it saves.
+BEAM_PIPELINE_ARGS = ('--direct_running_mode=in_memory', '--direct_num_workers=1')

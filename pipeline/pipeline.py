@@ -1,0 +1,98 @@
+"""The pipeline's wiring, and nothing else: settings come from configs.py via the runners."""
+from typing import Any, Dict, List, Optional
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from components.anomaly_gate import AnomalyGate
+from components.movielens import MovieLensExampleGen
+from models import features
+from pipeline import configs
+
+
+def eval_config(slices=configs.SLICES) -> tfma.EvalConfig:
+    """RMSE on the test split, overall and per slice, gated by an absolute bound and the
+    improvement over the last blessed model."""
+    rmse_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(upper_bound={'value': configs.RMSE_UPPER_BOUND}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.LOWER_IS_BETTER,
+            absolute={'value': -configs.RMSE_MIN_IMPROVEMENT}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=features.LABEL,
+                                    preprocessing_function_names=['transform_features'])],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key])
+                                              for key in slices],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name='RootMeanSquaredError', threshold=rmse_threshold),
+            tfma.MetricConfig(class_name='MeanAbsoluteError'),
+            tfma.MetricConfig(class_name='ExampleCount'),
+        ])])
+
+
+def create_pipeline(
+        pipeline_root: str,
+        data_path: str,
+        serving_model_dir: str,
+        hyperparameters: Dict[str, Any],
+        source: str = configs.DEFAULT_SOURCE,
+        tfds_name: str = configs.DEFAULT_TFDS_NAME,
+        predefined_split: Optional[str] = None,
+        skip_bad_rows: bool = False,
+        train_steps: Optional[int] = None,
+        metadata_connection_config=None,
+        beam_pipeline_args: Optional[List[str]] = None,
+        enable_cache: bool = True,
+        pipeline_name: str = configs.PIPELINE_NAME,
+) -> tfx.dsl.Pipeline:
+    """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator
+    (against the last blessed model) -> Pusher."""
+    example_gen = MovieLensExampleGen(
+        data_path=data_path, source=source, tfds_name=tfds_name,
+        predefined_split=predefined_split, skip_bad_rows=skip_bad_rows,
+        split_buckets=configs.SPLIT_BUCKETS)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=configs.SCHEMA_DIR + '/schema.pbtxt')
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs['anomalies'],
+                               schema=schema_gen.outputs['schema'])
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs['examples'],
+        schema=anomaly_gate.outputs['validated_schema'],
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(analyze=[features.TRAIN_SPLIT],
+                                             transform=list(features.SPLITS)))
+    trainer = tfx.components.Trainer(
+        run_fn=configs.RUN_FN,
+        examples=transform.outputs['transformed_examples'],
+        transform_graph=transform.outputs['transform_graph'],
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT], num_steps=train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        custom_config={'hyperparameters': hyperparameters})
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id('latest_blessed_model_resolver')
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs['examples'],
+        model=trainer.outputs['model'],
+        baseline_model=model_resolver.outputs['model'],
+        example_splits=[features.TEST_SPLIT],
+        eval_config=eval_config())
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs['model'],
+        model_blessing=evaluator.outputs['blessing'],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
+                    transform, trainer, model_resolver, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args or configs.BEAM_PIPELINE_ARGS),
+    )
