@@ -25,7 +25,7 @@ _TRAINING_COLUMNS = (features.USER_INDEX, features.MOVIE_INDEX, features.LABEL)
 
 
 def read_split(file_pattern, data_accessor, tf_transform_output) -> Dict[str, np.ndarray]:
-    """Reads a transformed split into memory: one array per feature, genres padded with -1.
+    """Reads a transformed split into memory, one array per feature.
 
     A few columns of MovieLens-sized data fit easily; holding them lets every epoch shuffle
     fully without re-parsing tf.Examples.
@@ -39,12 +39,18 @@ def read_split(file_pattern, data_accessor, tf_transform_output) -> Dict[str, np
         batch[features.MOVIE_GENRE_INDICES] = tf.sparse.to_dense(
             batch[features.MOVIE_GENRE_INDICES], default_value=-1)
         batches.append({key: value.numpy() for key, value in batch.items()})
+    return concatenate(batches)
+
+
+def concatenate(batches) -> Dict[str, np.ndarray]:
+    """Joins batches of columns; genre lists are padded with -1 to the longest one."""
     width = max(b[features.MOVIE_GENRE_INDICES].shape[1] for b in batches)
+    padded = []
     for b in batches:
         genres = b[features.MOVIE_GENRE_INDICES]
-        b[features.MOVIE_GENRE_INDICES] = np.pad(genres, ((0, 0), (0, width - genres.shape[1])),
-                                                 constant_values=-1)
-    return {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
+        padded.append(dict(b, **{features.MOVIE_GENRE_INDICES: np.pad(
+            genres, ((0, 0), (0, width - genres.shape[1])), constant_values=-1)}))
+    return {key: np.concatenate([b[key] for b in padded]) for key in batches[0]}
 
 
 def vocabulary_sizes(tf_transform_output) -> Dict[str, int]:

@@ -1,0 +1,138 @@
+"""The ranking models: forward pass, learning, lookup tables and the exported signatures."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import features
+from models.ranking import model as ranking_model
+from models.ranking import signatures, trainer
+from models.ranking.hyperparameters import Hyperparameters
+from pipeline import configs
+from tests.models.data import as_columns, make_row, serialize
+
+
+def hparams(preset='hybrid', **overrides):
+    return Hyperparameters.from_config(dict(configs.HYPERPARAMETERS[preset], **overrides))
+
+
+@pytest.fixture(scope='module')
+def columns(transform_output):
+    return as_columns(transform_output[1])
+
+
+@pytest.fixture(scope='module')
+def sizes(transform_output):
+    return trainer.vocabulary_sizes(transform_output[0])
+
+
+def batch_of(columns):
+    return {key: tf.constant(columns[key]) for key in (
+        features.USER_INDEX, features.MOVIE_INDEX, features.LABEL)}
+
+
+def build(architecture, columns, sizes, **overrides):
+    tables = trainer.build_catalog_tables(columns, sizes)
+    return ranking_model.build(hparams(architecture, **overrides), sizes[features.USER_INDEX],
+                               sizes[features.MOVIE_INDEX], tables)
+
+
+def test_vocabulary_sizes_count_the_oov_bucket(sizes):
+    assert sizes[features.USER_INDEX] == 5  # four users + OOV
+    assert sizes[features.MOVIE_INDEX] == 5  # four rated titles + OOV
+    assert sizes[features.USER_GENDER_INDEX] == 3
+
+
+def test_catalog_tables_hold_each_users_side_features(transform_output, columns, sizes):
+    tables = trainer.build_catalog_tables(columns, sizes)
+    genders = transform_output[0].vocabulary_by_name(features.USER_GENDER)
+    user_genders = tables.user_features[features.USER_GENDER_INDEX]
+    # Users 1 and 2 are women, 0 and 3 men; row 4 is the OOV user, with the OOV gender.
+    assert [genders[i] for i in user_genders[:4]] == [b'M', b'F', b'F', b'M']
+    assert user_genders[4] == len(genders)
+    assert tables.movie_genres.shape[0] == sizes[features.MOVIE_INDEX]
+    assert (tables.movie_genres[4] == tables.genre_padding).all()
+    assert tables.rating_mean == pytest.approx(columns[features.LABEL].mean())
+
+
+@pytest.mark.parametrize('architecture', ['hybrid', 'notebook'])
+def test_forward_pass_predicts_ratings_in_range(architecture, columns, sizes):
+    model = build(architecture, columns, sizes)
+    predictions = model(batch_of(columns)).numpy()
+    assert predictions.shape == (len(columns[features.LABEL]),)
+    assert ((predictions >= 1.0) & (predictions <= 5.0)).all()
+
+
+def test_notebook_architecture_matches_the_tutorial(columns, sizes):
+    model = build('notebook', columns, sizes)
+    model(batch_of(columns))
+    assert model.user_embedding.output_dim == 32 and model.movie_embedding.output_dim == 32
+    assert [layer.units for layer in model.ratings.layers] == [256, 64, 1]
+
+
+@pytest.mark.parametrize('architecture', ['hybrid', 'notebook'])
+def test_loss_falls_on_a_fixed_batch(architecture, columns, sizes):
+    model = build(architecture, columns, sizes)
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.01))
+    batch = batch_of(columns)
+    before = model.evaluate(tf.data.Dataset.from_tensors(batch), return_dict=True, verbose=0)
+    model.fit(tf.data.Dataset.from_tensors(batch).repeat(100), verbose=0)
+    after = model.evaluate(tf.data.Dataset.from_tensors(batch), return_dict=True, verbose=0)
+    assert after['rmse'] < 0.5 * before['rmse']
+
+
+def test_unknown_architecture_is_a_clear_error(columns, sizes):
+    with pytest.raises(ValueError, match="Unknown architecture 'mlp'"):
+        ranking_model.build(hparams(architecture='mlp'), sizes[features.USER_INDEX],
+                            sizes[features.MOVIE_INDEX], trainer.build_catalog_tables(columns, sizes))
+
+
+def test_hyperparameters_reject_unknown_and_missing_keys():
+    config = dict(configs.HYBRID_HYPERPARAMETERS, learnin_rate=0.1)
+    del config['epochs']
+    with pytest.raises(ValueError, match=r"unknown \['learnin_rate'\], missing \['epochs'\]"):
+        Hyperparameters.from_config(config)
+
+
+@pytest.fixture(scope='module')
+def saved_model(transform_output, columns, sizes, tmp_path_factory):
+    output = transform_output[0]
+    model, _ = trainer.train(hparams(epochs=2, batch_size=4), columns, columns, sizes,
+                             log_dir=str(tmp_path_factory.mktemp('logs')))
+    model.tft_layer = output.transform_features_layer()
+    path = os.path.join(str(tmp_path_factory.mktemp('model')), 'serving')
+    model.save(path, save_format='tf', signatures=signatures.build(model, output))
+    return tf.saved_model.load(path)
+
+
+def test_serving_default_rates_serialized_examples(saved_model):
+    examples = tf.constant([serialize(make_row(0, 0, 5)), serialize(make_row(999, 4, 1))])
+    ratings = saved_model.signatures['serving_default'](examples=examples)[signatures.RATING]
+    assert ratings.shape == (2,) and ratings.dtype == tf.float32
+    assert ((ratings.numpy() >= 1.0) & (ratings.numpy() <= 5.0)).all()
+
+
+def test_predict_rating_needs_only_ids_and_accepts_unknown_ones(saved_model):
+    ratings = saved_model.signatures['predict_rating'](
+        user_id=tf.constant(['0', '0', 'nobody']),
+        movie_title=tf.constant(['Toy Story (1995)', 'Casablanca (1942)', 'No Such Movie']),
+    )[signatures.RATING].numpy()
+    assert ratings.shape == (3,)
+    assert np.isfinite(ratings).all() and ((ratings >= 1.0) & (ratings <= 5.0)).all()
+
+
+def test_predict_rating_agrees_with_serving_default(saved_model):
+    by_ids = saved_model.signatures['predict_rating'](
+        user_id=tf.constant(['1']), movie_title=tf.constant(['GoldenEye (1995)']))
+    by_example = saved_model.signatures['serving_default'](
+        examples=tf.constant([serialize(make_row(1, 1, 3))]))
+    assert by_ids[signatures.RATING].numpy() == pytest.approx(
+        by_example[signatures.RATING].numpy())
+
+
+def test_transform_features_signature_returns_the_indices(saved_model):
+    transformed = saved_model.signatures['transform_features'](
+        examples=tf.constant([serialize(make_row(0, 0, 5))]))
+    assert transformed[features.USER_INDEX].numpy().tolist() == [0]
+    assert transformed[features.MOVIE_INDEX].numpy().tolist() == [0]
