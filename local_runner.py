@@ -12,8 +12,10 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 
 from pipeline import configs  # noqa: E402
 
@@ -49,6 +51,7 @@ def parse_args(argv=None):
                              '--beam-arg=--direct_running_mode=multi_processing')
     parser.add_argument('--no-cache', action='store_true',
                         help='Run every component even if its inputs are unchanged.')
+    parser.add_argument('--verbose', action='store_true', help="Show TFX's INFO logs.")
     return parser.parse_args(argv)
 
 
@@ -71,6 +74,8 @@ def resolve_data_path(args) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
+    warnings.filterwarnings('ignore', category=FutureWarning)
     from tfx import v1 as tfx
 
     from pipeline import pipeline as pipeline_module
@@ -100,8 +105,10 @@ def main(argv=None) -> int:
     )
 
     print(f'Running {configs.PIPELINE_NAME} on {data_path} -> {args.output_dir}', flush=True)
+    if not args.verbose:
+        logging.getLogger('absl').setLevel(logging.WARNING)
     failure = None
-    with ComponentProgress() as progress:
+    with ComponentProgress(metadata_path) as progress:
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
         except Exception as error:  # noqa: BLE001 -- reported below, with a non-zero exit
@@ -110,9 +117,8 @@ def main(argv=None) -> int:
         print(f'\nThe run failed: {failure}', file=sys.stderr)
         return 1
 
-    summary = run_summary.build(
-        args.output_dir, metadata_path, configs.PIPELINE_NAME, args.source, data_path,
-        progress.components, time.monotonic() - started)
+    summary = run_summary.build(progress.record, configs.PIPELINE_NAME, args.source, data_path,
+                                time.monotonic() - started)
     path = run_summary.write(summary, args.output_dir)
     print(json.dumps(summary, indent=2))
     print(f'Summary written to {path}')

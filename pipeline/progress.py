@@ -1,48 +1,63 @@
-"""Live progress of a LocalDagRunner run: one line per component, with seconds and caching.
+"""Live progress of a local run: a line when each component starts and when it ends.
 
-LocalDagRunner reports progress only through its INFO log lines; this handler turns the
-three that matter (running, cached, finished) into a compact report and timings.
+It polls MLMD from a background thread rather than parsing TFX's log lines: the record
+is what the runner itself trusts, and it says whether a result came from the cache.
 """
-import logging
+import os
 import sys
-import time
+import threading
+
+from ml_metadata import errors
+
+from pipeline import run_record
+
+_DONE_STATES = {run_record.Execution.COMPLETE: 'done', run_record.Execution.CACHED: 'cached',
+                run_record.Execution.FAILED: 'FAILED', run_record.Execution.CANCELED: 'canceled'}
 
 
-class ComponentProgress(logging.Handler):
-    """Watches TFX's log records and prints `component  cached|ran  seconds` lines."""
+class ComponentProgress:
+    """Context manager: prints `component  state  seconds` lines while a run goes on."""
 
-    def __init__(self, stream=sys.stdout):
-        super().__init__(level=logging.INFO)
-        self.stream = stream
-        self.components = {}  # component id -> {'seconds': float, 'cached': bool}
-        self._started = {}
-        self._current = None
-
-    def emit(self, record):
-        message = record.msg if isinstance(record.msg, str) else ''
-        if message == 'Component %s is running.':
-            self._current = record.args[0]
-            self._started[self._current] = time.monotonic()
-            self.components[self._current] = {'seconds': 0.0, 'cached': False}
-            print(f'  {self._current:<32} running ...', file=self.stream, flush=True)
-        elif message == 'A cached execution %d is used.' and self._current:
-            self.components[self._current]['cached'] = True
-        elif message == 'Component %s is finished.':
-            name = record.args[0]
-            seconds = round(time.monotonic() - self._started.get(name, time.monotonic()), 2)
-            self.components[name]['seconds'] = seconds
-            state = 'cached' if self.components[name]['cached'] else 'done'
-            print(f'  {name:<32} {state:<7} {seconds:7.1f} s', file=self.stream, flush=True)
-            self._current = None
+    def __init__(self, metadata_path: str, stream=sys.stdout, interval_seconds: float = 0.5):
+        self._metadata_path = metadata_path
+        self._stream = stream
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._printed = {}  # component id -> last state printed
+        self.record = None
 
     def __enter__(self):
-        absl_logger = logging.getLogger('absl')
-        self._previous_level = absl_logger.level
-        absl_logger.setLevel(logging.INFO)
-        absl_logger.addHandler(self)
+        since = 0
+        if os.path.exists(self._metadata_path):
+            since = run_record.last_execution_id(run_record.connect(self._metadata_path))
+        self._since = since
+        self._thread.start()
         return self
 
     def __exit__(self, *exc_info):
-        absl_logger = logging.getLogger('absl')
-        absl_logger.removeHandler(self)
-        absl_logger.setLevel(self._previous_level)
+        self._stop.set()
+        self._thread.join()
+        self._poll()  # whatever finished after the last tick
+
+    def _watch(self):
+        while not self._stop.wait(self._interval):
+            self._poll()
+
+    def _poll(self):
+        if self.record is None:
+            if not os.path.exists(self._metadata_path):
+                return
+            self.record = run_record.RunRecord(run_record.connect(self._metadata_path),
+                                               self._since)
+        try:
+            executions = self.record.executions()
+        except errors.StatusError:
+            return  # the runner holds a write lock; read on the next tick
+        for node_id, execution in executions.items():
+            state = _DONE_STATES.get(execution.last_known_state, 'running')
+            if self._printed.get(node_id) == state:
+                continue
+            self._printed[node_id] = state
+            timing = '' if state == 'running' else f'{run_record.seconds(execution):7.1f} s'
+            print(f'  {node_id:<32} {state:<8} {timing}', file=self._stream, flush=True)
