@@ -44,6 +44,8 @@ def parse_args(argv=None):
                         help="'notebook' is the tutorial's model, for comparison.")
     parser.add_argument('--train-steps', type=int, default=None,
                         help='Cap on training steps (e.g. 1 for a deliberately weak model).')
+    parser.add_argument('--rmse-threshold', type=float, default=configs.RMSE_UPPER_BOUND,
+                        help='A model whose test RMSE is above this is never blessed or pushed.')
     parser.add_argument('--skip-bad-rows', action='store_true',
                         help='Drop malformed rating rows instead of failing; they are counted.')
     parser.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
@@ -98,6 +100,7 @@ def main(argv=None) -> int:
         predefined_split=args.predefined_split,
         skip_bad_rows=args.skip_bad_rows,
         train_steps=args.train_steps,
+        rmse_upper_bound=args.rmse_threshold,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             metadata_path),
         beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS) + args.beam_args,
@@ -106,7 +109,10 @@ def main(argv=None) -> int:
 
     print(f'Running {configs.PIPELINE_NAME} on {data_path} -> {args.output_dir}', flush=True)
     if not args.verbose:
-        logging.getLogger('absl').setLevel(logging.WARNING)
+        absl_logger = logging.getLogger('absl')
+        absl_logger.setLevel(logging.WARNING)
+        # TFX's resolver says this on every component; it is about an unused query feature.
+        absl_logger.addFilter(lambda record: 'property_predicate' not in str(record.msg))
     failure = None
     with ComponentProgress(metadata_path) as progress:
         try:

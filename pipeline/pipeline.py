@@ -10,11 +10,12 @@ from models import features
 from pipeline import configs
 
 
-def eval_config(slices=configs.SLICES) -> tfma.EvalConfig:
+def eval_config(rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
+                slices=configs.SLICES) -> tfma.EvalConfig:
     """RMSE on the test split, overall and per slice, gated by an absolute bound and the
     improvement over the last blessed model."""
     rmse_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(upper_bound={'value': configs.RMSE_UPPER_BOUND}),
+        value_threshold=tfma.GenericValueThreshold(upper_bound={'value': rmse_upper_bound}),
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.LOWER_IS_BETTER,
             absolute={'value': -configs.RMSE_MIN_IMPROVEMENT}))
@@ -47,6 +48,7 @@ def create_pipeline(
         predefined_split: Optional[str] = None,
         skip_bad_rows: bool = False,
         train_steps: Optional[int] = None,
+        rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
         metadata_connection_config=None,
         beam_pipeline_args: Optional[List[str]] = None,
         enable_cache: bool = True,
@@ -87,7 +89,7 @@ def create_pipeline(
         model=trainer.outputs['model'],
         baseline_model=model_resolver.outputs['model'],
         example_splits=[features.TEST_SPLIT],
-        eval_config=eval_config())
+        eval_config=eval_config(rmse_upper_bound))
     pusher = tfx.components.Pusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
