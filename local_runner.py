@@ -17,7 +17,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
-from pipeline import configs  # noqa: E402
+from pipeline import configs, flags  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -27,27 +27,10 @@ def parse_args(argv=None):
                         help='GroupLens folder or .zip (ml-100k or ml-1m format), or a TFDS '
                              f'data dir with --source tfds. Default: ${configs.DATA_DIR_ENV}; '
                              'without either, ml-100k is downloaded from GroupLens.')
-    parser.add_argument('--source', choices=('grouplens', 'tfds', 'synthetic'),
-                        default=configs.DEFAULT_SOURCE)
-    parser.add_argument('--tfds-name', default=configs.DEFAULT_TFDS_NAME,
-                        help='TFDS dataset with --source tfds, e.g. movielens/1m-ratings.')
+    flags.add_training_flags(parser, sources=('grouplens', 'tfds', 'synthetic'))
     parser.add_argument('--synthetic-ratings', type=int, default=configs.DEFAULT_SYNTHETIC_RATINGS,
                         help='Number of ratings with --source synthetic.')
     parser.add_argument('--output-dir', default=configs.DEFAULT_OUTPUT_DIR)
-    parser.add_argument('--seed', type=int, default=configs.DEFAULT_SEED,
-                        help='Seed of model initialisation and shuffling (not of the splits, '
-                             'which are fixed by a hash of user and movie).')
-    parser.add_argument('--predefined-split', choices=('u1', 'u2', 'u3', 'u4', 'u5', 'ua', 'ub'),
-                        help='Use GroupLens uN.base / uN.test instead of the 72/8/20 hash split.')
-    parser.add_argument('--architecture', choices=sorted(configs.HYPERPARAMETERS),
-                        default=configs.DEFAULT_ARCHITECTURE,
-                        help="'notebook' is the tutorial's model, for comparison.")
-    parser.add_argument('--train-steps', type=int, default=None,
-                        help='Cap on training steps (e.g. 1 for a deliberately weak model).')
-    parser.add_argument('--rmse-threshold', type=float, default=configs.RMSE_UPPER_BOUND,
-                        help='A model whose test RMSE is above this is never blessed or pushed.')
-    parser.add_argument('--skip-bad-rows', action='store_true',
-                        help='Drop malformed rating rows instead of failing; they are counted.')
     parser.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
                         help='Extra Beam pipeline argument, repeatable, e.g. '
                              '--beam-arg=--direct_running_mode=multi_processing')
@@ -66,7 +49,8 @@ def resolve_data_path(args) -> str:
         synthetic.write_grouplens(directory, args.synthetic_ratings, seed=args.seed)
         return directory
     if args.data_dir:
-        return os.path.abspath(args.data_dir)
+        # A URI (gs://...) is read through tf.io.gfile; only local paths are made absolute.
+        return args.data_dir if '://' in args.data_dir else os.path.abspath(args.data_dir)
     if args.source == 'tfds':
         raise SystemExit('error: --source tfds needs --data-dir, the TFDS data dir holding '
                          f'{args.tfds_name} (this pipeline never downloads TFDS data at run time).')
@@ -89,23 +73,15 @@ def main(argv=None) -> int:
     started = time.monotonic()
     data_path = resolve_data_path(args)
     metadata_path = os.path.join(args.output_dir, 'metadata.sqlite')
-    hyperparameters = dict(configs.HYPERPARAMETERS[args.architecture], seed=args.seed)
     pipeline = pipeline_module.create_pipeline(
         pipeline_root=os.path.join(args.output_dir, 'pipeline_root'),
         data_path=data_path,
         serving_model_dir=os.path.join(args.output_dir, 'serving_model'),
-        hyperparameters=hyperparameters,
-        source='tfds' if args.source == 'tfds' else 'grouplens',
-        tfds_name=args.tfds_name,
-        predefined_split=args.predefined_split,
-        skip_bad_rows=args.skip_bad_rows,
-        train_steps=args.train_steps,
-        rmse_upper_bound=args.rmse_threshold,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             metadata_path),
         beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS) + args.beam_args,
         enable_cache=not args.no_cache,
-    )
+        **flags.training_settings(args))
 
     print(f'Running {configs.PIPELINE_NAME} on {data_path} -> {args.output_dir}', flush=True)
     if not args.verbose:

@@ -17,6 +17,7 @@ DEFAULT_SEED = 42
 
 # The curated schema that ExampleValidator checks every split against.
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), 'schema')
+SCHEMA_FILE = os.path.join(SCHEMA_DIR, 'schema.pbtxt')
 
 # Trainer. Dotted paths, not module_file: the code is installed in the image, and a
 # module_file would be packaged and uploaded to the pipeline root at compile time.

@@ -49,6 +49,7 @@ def create_pipeline(
         skip_bad_rows: bool = False,
         train_steps: Optional[int] = None,
         rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
+        schema_file: str = configs.SCHEMA_FILE,
         metadata_connection_config=None,
         beam_pipeline_args: Optional[List[str]] = None,
         enable_cache: bool = True,
@@ -61,7 +62,7 @@ def create_pipeline(
         predefined_split=predefined_split, skip_bad_rows=skip_bad_rows,
         split_buckets=configs.SPLIT_BUCKETS)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=configs.SCHEMA_DIR + '/schema.pbtxt')
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs['anomalies'],

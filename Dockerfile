@@ -1,0 +1,57 @@
+# The image of every pipeline component on Vertex AI / Kubeflow Pipelines, and of the
+# Dataflow workers (--sdk_container_image): TFX 1.16, the locked dependencies, and this
+# project installed as a package, so that the dotted paths the pipeline names import.
+#
+#   docker build -t REGISTRY/movielens-ranking:TAG .
+#
+# TFX_VERSION and BEAM_VERSION must equal the tfx and apache-beam pins of requirements.lock;
+# tests/test_kubeflow_runner.py checks that they do.
+ARG TFX_VERSION=1.16.0
+ARG BEAM_VERSION=2.74.0
+
+# Dataflow starts each worker with Beam's boot program from /opt/apache/beam, which must
+# come from the same Beam release as the SDK installed below.
+FROM apache/beam_python3.10_sdk:${BEAM_VERSION} AS beam
+
+FROM gcr.io/tfx-oss-public/tfx:${TFX_VERSION}
+
+# TFX, TFT, TFMA and TFRS need Keras 2; TensorFlow 2.16 reads this when it is imported,
+# in the components and in the Dataflow workers alike.
+ENV TF_USE_LEGACY_KERAS=1
+
+# The lock is resolved for Python 3.10 only; fail here rather than with an import error
+# in the middle of a run.
+RUN python -c "import sys; v = sys.version_info[:2]; assert v == (3, 10), \
+    f'requirements.lock needs Python 3.10, the base image has {v}'"
+
+COPY --from=beam /opt/apache/beam /opt/apache/beam
+
+WORKDIR /pipeline
+
+# The exact versions every machine uses. --no-deps: the lock is already the full closure,
+# and pip must not re-resolve it against what the base image happens to hold.
+COPY requirements.lock ./
+RUN python -m pip install --no-cache-dir --no-deps -r requirements.lock
+
+# The project, installed as a package (not only present in the working directory), so that
+# Dataflow workers, whose working directory is elsewhere, import it too. The sources stay
+# in /pipeline: ImportSchemaGen reads /pipeline/pipeline/schema/schema.pbtxt (see
+# IMAGE_PROJECT_DIR in kubeflow_runner.py).
+COPY setup.py ./
+COPY pipeline pipeline
+COPY components components
+COPY models models
+RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && rm -rf build *.egg-info
+
+# Every dotted path the compiled pipeline names, imported from the installed package
+# (from /, where the sources are not on sys.path): a broken image fails here, not in a run.
+RUN cd / && python -c "\
+from components.anomaly_gate import AnomalyGate_Executor; \
+from components.movielens.executor import Executor; \
+from models.preprocessing import preprocessing_fn; \
+from models.ranking.trainer import run_fn; \
+import pipeline.pipeline"
+
+# The base image's entry point, Beam's boot program, stays: Dataflow needs it, and
+# Kubeflow and Vertex AI give every component its own command.

@@ -1,0 +1,530 @@
+"""kubeflow_runner.py, the Dockerfile, and the wheel that the image installs.
+
+The expensive part runs once, in one subprocess. The project's wheel is built from a copy
+of the Docker build context and installed alone in a fresh virtual environment, which sees
+.venv's dependencies but not this checkout. There kubeflow_runner.py compiles the pipeline
+with the network refused, and every dotted path in the compiled file is imported. The
+tests read the compiled files and what that subprocess reported.
+"""
+import argparse
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import zipfile
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+import kubeflow_runner
+import local_runner
+from pipeline import configs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGES = ('pipeline', 'components', 'models')
+IMAGE = 'registry.example/movielens:1'
+GS_ROOT = 'gs://bucket/root'
+DATAFLOW_ARGS = ['--runner=DataflowRunner', '--project=my-project', '--region=europe-west1',
+                 '--temp_location=gs://bucket/tmp']
+MODEL_RESOLVER = 'latest_blessed_model_resolver-model-resolver'
+BLESSING_RESOLVER = 'latest_blessed_model_resolver-model-blessing-resolver'
+# Each task and the tasks it waits for. The resolver of the last blessed model compiles to
+# two tasks: the model resolver reads the blessing resolver's output artifact.
+DEPENDENCIES = {
+    'MovieLensExampleGen': set(),
+    'StatisticsGen': {'MovieLensExampleGen'},
+    'ImportSchemaGen': set(),
+    'ExampleValidator': {'StatisticsGen', 'ImportSchemaGen'},
+    'AnomalyGate': {'ExampleValidator', 'ImportSchemaGen'},
+    'Transform': {'AnomalyGate', 'MovieLensExampleGen'},
+    'Trainer': {'Transform'},
+    BLESSING_RESOLVER: set(),
+    MODEL_RESOLVER: set(),
+    'Evaluator': {'MovieLensExampleGen', 'Trainer', MODEL_RESOLVER},
+    'Pusher': {'Evaluator', 'Trainer'},
+}
+BEAM_COMPONENTS = ('MovieLensExampleGen', 'StatisticsGen', 'Transform', 'Evaluator')
+PROJECT_DOTTED_PATHS = {
+    'components.movielens.executor.Executor',
+    'components.anomaly_gate.AnomalyGate_Executor',
+    configs.PREPROCESSING_FN,
+    configs.RUN_FN,
+}
+
+# GroupLens 100K files, a few rows each: compiling only looks at which files exist.
+GROUPLENS_FILES = {
+    'u.data': '1\t1\t5\t874965758\n2\t1\t4\t876893171\n',
+    'u.item': '1|Toy Story (1995)|01-Jan-1995||http://example.com/1|'
+              '0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n',
+    'u.user': '1|24|M|technician|85711\n2|53|F|other|94043\n',
+    'u1.base': '1\t1\t5\t874965758\n',
+    'u1.test': '2\t1\t4\t876893171\n',
+}
+
+
+def parameter(job: dict, task: str, name: str):
+    """A constant input parameter of a task in a compiled pipeline."""
+    tasks = job['pipelineSpec']['root']['dag']['tasks']
+    return tasks[task]['inputs']['parameters'][name]['runtimeValue']['constantValue'][
+        'stringValue']
+
+
+def dotted_paths(job: dict) -> set:
+    """Every executor class, run_fn and preprocessing_fn that a compiled pipeline names."""
+    paths = set()
+    for executor in job['pipelineSpec']['deploymentSpec']['executors'].values():
+        args = executor.get('container', {}).get('args', [])
+        if '--executor_class_path' in args:
+            paths.add(args[args.index('--executor_class_path') + 1])
+    paths.add(parameter(job, 'Trainer', 'run_fn'))
+    paths.add(parameter(job, 'Transform', 'preprocessing_fn'))
+    return paths
+
+
+# The project's files, read as the Docker build reads them.
+
+def read(name):
+    with open(os.path.join(REPO, name)) as f:
+        return f.read()
+
+
+def dockerfile_instructions(keyword):
+    """The arguments of every `keyword` instruction, continuation lines joined."""
+    text = read('Dockerfile').replace('\\\n', ' ')
+    return [arguments.strip() for arguments in
+            re.findall(rf'^{keyword} (.+)$', text, re.MULTILINE)]
+
+
+def copied_sources():
+    """What the Dockerfile copies from the build context (not from other images)."""
+    sources = []
+    for arguments in dockerfile_instructions('COPY'):
+        if not arguments.startswith('--from'):
+            sources += arguments.split()[:-1]
+    return sources
+
+
+def locked_version(package):
+    return re.search(rf'^{re.escape(package)}==(\S+)$', read('requirements.lock'),
+                     re.MULTILINE).group(1)
+
+
+# Runs in the wheel-only venv: executes kubeflow_runner.py as its command line would, once
+# per entry of `runs`, then imports every dotted path that the `import_from` pipeline names.
+CHILD = textwrap.dedent('''
+    import contextlib, importlib, io, json, os, runpy, socket, sys
+
+    {helpers}
+
+    with open(sys.argv[1]) as f:
+        request = json.load(f)
+    network_attempts = []
+
+
+    def refuse(*args, **kwargs):
+        network_attempts.append(repr(args[1:] or kwargs))
+        raise OSError('no network while compiling')
+
+
+    socket.socket.connect = socket.socket.connect_ex = refuse
+    socket.create_connection = socket.getaddrinfo = refuse
+
+    runs = {{}}
+    for name, argv in request['runs'].items():
+        sys.argv = [request['runner'], *argv]
+        messages = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(messages):
+                runpy.run_path(request['runner'], run_name='__main__')
+            exit_code = 0
+        except SystemExit as exit:
+            exit_code = exit.code
+        except Exception as error:  # reported; the tests assert on it
+            exit_code = f'{{type(error).__name__}}: {{error}}'
+        runs[name] = {{'exit_code': exit_code, 'stderr': messages.getvalue()}}
+
+    imports = {{}}
+    with open(request['import_from']) as f:
+        job = json.load(f)
+    for path in sorted(dotted_paths(job)):
+        module_name, _, attribute = path.rpartition('.')
+        try:
+            module = importlib.import_module(module_name)
+            getattr(module, attribute)
+            imports[path] = {{'file': os.path.realpath(module.__file__)}}
+        except Exception as error:  # reported; the tests assert on it
+            imports[path] = {{'error': f'{{type(error).__name__}}: {{error}}'}}
+
+    with open(request['report'], 'w') as f:
+        json.dump(dict(runs=runs, imports=imports, network_attempts=network_attempts,
+                       keras=os.environ.get('TF_USE_LEGACY_KERAS')), f)
+''').format(helpers='\n'.join(inspect.getsource(function)
+                              for function in (parameter, dotted_paths)))
+
+
+def run(command, **kwargs):
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if result.returncode:
+        pytest.fail(f'{" ".join(map(str, command))} exited with {result.returncode}:\n'
+                    f'{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
+    return result
+
+
+def build_wheel(work: str) -> str:
+    """Builds the wheel from a copy of what .dockerignore lets into the image's build."""
+    source = os.path.join(work, 'source')
+    os.makedirs(source)
+    shutil.copy(os.path.join(REPO, 'setup.py'), source)
+    for package in PACKAGES:
+        shutil.copytree(os.path.join(REPO, package), os.path.join(source, package),
+                        ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    wheels = os.path.join(work, 'wheels')
+    run([sys.executable, '-m', 'pip', 'wheel', '--quiet', '--disable-pip-version-check',
+         '--no-deps', '--no-build-isolation', '--wheel-dir', wheels, source])
+    [wheel] = os.listdir(wheels)
+    return os.path.join(wheels, wheel)
+
+
+def wheel_only_venv(work: str, wheel: str) -> str:
+    """A venv holding the wheel, which sees .venv's packages but not this checkout.
+
+    A plain path in a .pth file adds .venv's site-packages without running the .pth files
+    there, among them the editable install's finder that maps the packages to this checkout.
+    """
+    venv = os.path.join(work, 'venv')
+    run([sys.executable, '-m', 'venv', '--without-pip', venv])
+    python = os.path.join(venv, 'bin', 'python')
+    site_packages = run([python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])']
+                        ).stdout.strip()
+    with open(os.path.join(site_packages, 'dependencies.pth'), 'w') as f:
+        f.write(sysconfig.get_paths()['purelib'] + '\n')
+    run([sys.executable, '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
+         '--no-deps', '--no-index', '--target', site_packages, wheel])
+    return python
+
+
+@pytest.fixture(scope='module')
+def work(tmp_path_factory):
+    return str(tmp_path_factory.mktemp('kubeflow'))
+
+
+@pytest.fixture(scope='module')
+def data_dir(work):
+    directory = os.path.join(work, 'ml-100k')
+    os.makedirs(directory)
+    for name, text in GROUPLENS_FILES.items():
+        with open(os.path.join(directory, name), 'w') as f:
+            f.write(text)
+    return directory
+
+
+@pytest.fixture(scope='module')
+def wheel(work):
+    return build_wheel(work)
+
+
+@pytest.fixture(scope='module')
+def compiled(work, wheel, data_dir):
+    """Compiles three pipelines in the wheel-only venv; returns their files and the report.
+
+    vertex: a gs:// root, Dataflow, every training flag. kfp: YAML, a local root, defaults.
+    gs_data: the example of docs/kubeflow.md, data in a bucket.
+    """
+    python = wheel_only_venv(work, wheel)
+    files = {'vertex': os.path.join(work, 'out', 'pipeline.json'),
+             'kfp': os.path.join(work, 'out', 'pipeline.yaml'),
+             'gs_data': os.path.join(work, 'out', 'gs-data.json'),
+             'local_root': os.path.join(work, 'local-root'),
+             'report': os.path.join(work, 'report.json')}
+    common = ['--image', IMAGE]
+    runs = {
+        'vertex': ['--output', files['vertex'], '--pipeline-root', GS_ROOT,
+                   '--data-dir', data_dir, *common,
+                   *[f'--beam-arg={arg}' for arg in DATAFLOW_ARGS],
+                   '--architecture', 'notebook', '--seed', '7', '--train-steps', '11',
+                   '--rmse-threshold', '0.95', '--predefined-split', 'u1', '--skip-bad-rows'],
+        'kfp': ['--output', files['kfp'], '--pipeline-root', files['local_root'],
+                '--data-dir', data_dir, '--serving-dir', 'gs://bucket/models', *common],
+        'gs_data': ['--output', files['gs_data'], '--pipeline-root', GS_ROOT,
+                    '--data-dir', 'gs://bucket/ml-100k', *common],
+    }
+    request = os.path.join(work, 'request.json')
+    with open(request, 'w') as f:
+        json.dump(dict(runner=os.path.join(REPO, 'kubeflow_runner.py'), runs=runs,
+                       import_from=files['vertex'], report=files['report']), f)
+    # Nowhere the checkout could come from: not the working directory, not PYTHONPATH (-I).
+    empty = os.path.join(work, 'cwd')
+    os.makedirs(empty)
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ('PYTHONPATH', 'TF_USE_LEGACY_KERAS')}
+    run([python, '-I', '-c', CHILD, request], cwd=empty, env=environment, timeout=600)
+    with open(files['report']) as f:
+        report = json.load(f)
+    files['venv'] = os.path.dirname(os.path.dirname(python))
+    return files, report
+
+
+@pytest.fixture(scope='module')
+def vertex_job(compiled):
+    files, report = compiled
+    assert report['runs']['vertex']['exit_code'] == 0, report['runs']['vertex']['stderr']
+    with open(files['vertex']) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def kfp_spec(compiled):
+    files, report = compiled
+    assert report['runs']['kfp']['exit_code'] == 0, report['runs']['kfp']['stderr']
+    with open(files['kfp']) as f:
+        return yaml.safe_load(f)
+
+
+def tasks_of(job):
+    return job['pipelineSpec']['root']['dag']['tasks']
+
+
+def container(job, task):
+    executors = job['pipelineSpec']['deploymentSpec']['executors']
+    return executors[f'{task}_executor']['container']
+
+
+def beam_args(args):
+    """What follows the invocation placeholder: the Beam pipeline arguments."""
+    return args[args.index('{{$}}') + 1:]
+
+
+# The compiled pipeline.
+
+def test_compiles_with_a_gs_root_offline(compiled, vertex_job):
+    _, report = compiled
+    assert report['network_attempts'] == []
+    assert vertex_job['runtimeConfig']['gcsOutputDirectory'] == GS_ROOT
+    assert vertex_job['pipelineSpec']['pipelineInfo']['name'] == configs.PIPELINE_NAME
+    # The entry point itself sets it: the subprocess started without it.
+    assert report['keras'] == '1'
+
+
+def test_every_component_is_a_task(vertex_job):
+    assert set(tasks_of(vertex_job)) == set(DEPENDENCIES)
+
+
+def test_tasks_wait_for_their_inputs(vertex_job):
+    tasks = tasks_of(vertex_job)
+    assert {name: set(task.get('dependentTasks', [])) for name, task in tasks.items()} == \
+        DEPENDENCIES
+    blessing = tasks[MODEL_RESOLVER]['inputs']['artifacts']['input']['taskOutputArtifact']
+    assert blessing['producerTask'] == BLESSING_RESOLVER
+    baseline = tasks['Evaluator']['inputs']['artifacts']['baseline_model']['taskOutputArtifact']
+    assert baseline == {'producerTask': MODEL_RESOLVER, 'outputArtifactKey': 'model'}
+
+
+def test_every_component_runs_the_given_image(vertex_job):
+    executors = vertex_job['pipelineSpec']['deploymentSpec']['executors']
+    images = {label: executor['container']['image']
+              for label, executor in executors.items() if 'container' in executor}
+    components = set(DEPENDENCIES) - {MODEL_RESOLVER, BLESSING_RESOLVER}
+    assert images == {f'{task}_executor': IMAGE for task in components}
+    # The resolvers are queries the platform answers; they run no container.
+    assert {label for label, executor in executors.items() if 'resolver' in executor} == \
+        {f'{MODEL_RESOLVER}_executor', f'{BLESSING_RESOLVER}_executor'}
+
+
+def test_code_is_named_by_dotted_path_not_uploaded(compiled, vertex_job, kfp_spec):
+    files, _ = compiled
+    assert parameter(vertex_job, 'Trainer', 'run_fn') == 'models.ranking.trainer.run_fn'
+    assert parameter(vertex_job, 'Transform', 'preprocessing_fn') == \
+        'models.preprocessing.preprocessing_fn'
+    for task in ('Trainer', 'Transform'):
+        assert 'module_file' not in tasks_of(vertex_job)[task]['inputs']['parameters']
+        assert 'module_path' not in tasks_of(vertex_job)[task]['inputs']['parameters']
+    assert '.whl' not in json.dumps(vertex_job)
+    # Compiling wrote nothing under a local pipeline root: no packaged module, no wheel.
+    assert not os.path.exists(files['local_root'])
+
+
+def test_beam_args_reach_the_beam_components(vertex_job):
+    expected = [*configs.BEAM_PIPELINE_ARGS, *DATAFLOW_ARGS, f'--sdk_container_image={IMAGE}']
+    for task in BEAM_COMPONENTS:
+        assert beam_args(container(vertex_job, task)['args']) == expected, task
+    # ExampleGen's driver lists the input files before the executor runs, with Beam too.
+    driver = container(vertex_job, 'MovieLensExampleGen')['lifecycle']['preCacheCheck']
+    assert beam_args(driver['args']) == expected
+
+
+def test_without_beam_args_components_keep_the_direct_runner_defaults(kfp_spec):
+    executors = kfp_spec['deploymentSpec']['executors']
+    for task in BEAM_COMPONENTS:
+        args = executors[f'{task}_executor']['container']['args']
+        assert beam_args(args) == list(configs.BEAM_PIPELINE_ARGS), task
+
+
+def test_training_flags_reach_the_components(vertex_job):
+    hyperparameters = json.loads(parameter(vertex_job, 'Trainer', 'custom_config'))
+    expected = json.loads(json.dumps(dict(configs.NOTEBOOK_HYPERPARAMETERS, seed=7)))
+    assert hyperparameters == {'hyperparameters': expected}
+    assert json.loads(parameter(vertex_job, 'Trainer', 'train_args')) == \
+        {'splits': ['train'], 'num_steps': 11}
+    settings = json.loads(parameter(vertex_job, 'MovieLensExampleGen', 'custom_config'))
+    settings = settings['custom_config']['value']
+    assert (settings['predefined_split'], settings['skip_bad_rows'], settings['source']) == \
+        ('u1', True, 'grouplens')
+    eval_config = json.loads(parameter(vertex_job, 'Evaluator', 'eval_config'))
+    [rmse] = [metric for spec in eval_config['metrics_specs'] for metric in spec['metrics']
+              if metric['class_name'] == 'RootMeanSquaredError']
+    [threshold] = rmse['per_slice_thresholds']
+    assert threshold['threshold']['value_threshold']['upper_bound'] == 0.95
+
+
+def test_serving_dir_defaults_to_the_pipeline_root(vertex_job, kfp_spec):
+    destination = json.loads(parameter(vertex_job, 'Pusher', 'push_destination'))
+    assert destination['filesystem']['base_directory'] == f'{GS_ROOT}/serving_model'
+    given = kfp_spec['root']['dag']['tasks']['Pusher']['inputs']['parameters']
+    given = json.loads(given['push_destination']['runtimeValue']['constantValue']['stringValue'])
+    assert given['filesystem']['base_directory'] == 'gs://bucket/models'
+
+
+def test_schema_is_read_from_the_image(vertex_job):
+    schema_file = parameter(vertex_job, 'ImportSchemaGen', 'schema_file')
+    assert schema_file == '/pipeline/pipeline/schema/schema.pbtxt'
+    inside_project = os.path.relpath(schema_file, kubeflow_runner.IMAGE_PROJECT_DIR)
+    assert os.path.isfile(os.path.join(REPO, inside_project))
+    assert dockerfile_instructions('WORKDIR') == [kubeflow_runner.IMAGE_PROJECT_DIR]
+    assert inside_project.split('/')[0] in copied_sources()
+
+
+def test_yaml_output_is_the_pipeline_spec_kfp_client_reads(vertex_job, kfp_spec):
+    # What kfp.Client().create_run_from_pipeline_package does with a .yaml package.
+    spec = json_format.ParseDict(kfp_spec, pipeline_spec_pb2.PipelineSpec())
+    assert set(spec.root.dag.tasks) == set(DEPENDENCIES)
+    with pytest.raises(json_format.ParseError):  # why .json is for Vertex AI only
+        json_format.ParseDict(vertex_job, pipeline_spec_pb2.PipelineSpec())
+
+
+def test_data_in_a_bucket_compiles_offline(compiled):
+    files, report = compiled
+    outcome = report['runs']['gs_data']
+    assert outcome['exit_code'] == 0, outcome['stderr']
+    with open(files['gs_data']) as f:
+        job = json.load(f)
+    assert parameter(job, 'MovieLensExampleGen', 'input_base').startswith('gs://bucket/')
+
+
+# The wheel, and the image that installs it.
+
+def test_wheel_holds_every_module_and_the_schema(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        in_wheel = set(archive.namelist())
+    sources = set()
+    for package in PACKAGES:
+        for folder, subfolders, names in os.walk(os.path.join(REPO, package)):
+            subfolders[:] = [name for name in subfolders if name != '__pycache__']
+            sources.update(os.path.relpath(os.path.join(folder, name), REPO)
+                           for name in names if name.endswith('.py'))
+    assert {name for name in in_wheel if name.endswith('.py')} == sources
+    assert {'pipeline/__init__.py', 'components/movielens/__init__.py',
+            'models/ranking/trainer.py'} <= sources
+    assert 'pipeline/schema/schema.pbtxt' in in_wheel
+
+
+def test_the_wheel_alone_provides_every_dotted_path(compiled, vertex_job):
+    files, report = compiled
+    assert set(report['imports']) == dotted_paths(vertex_job)
+    failed = {path: outcome for path, outcome in report['imports'].items()
+              if 'error' in outcome}
+    assert failed == {}
+    project = {path: outcome['file'] for path, outcome in report['imports'].items()
+               if path.split('.')[0] in PACKAGES}
+    assert set(project) == PROJECT_DOTTED_PATHS
+    venv = os.path.realpath(files['venv'])
+    for path, module_file in project.items():
+        assert module_file.startswith(venv + os.sep), (path, module_file)
+        assert not module_file.startswith(REPO + os.sep), (path, module_file)
+
+
+def test_the_image_checks_every_dotted_path_at_build_time(vertex_job):
+    checked = {f'{module}.{name}' for module, name in
+               re.findall(r'from ([\w.]+) import (\w+)', read('Dockerfile'))}
+    project = {path for path in dotted_paths(vertex_job) if path.split('.')[0] in PACKAGES}
+    assert project <= checked
+
+
+def test_the_image_pins_the_locked_versions():
+    pins = dict(re.findall(r'^ARG (\w+)=(\S+)$', read('Dockerfile'), re.MULTILINE))
+    assert pins['TFX_VERSION'] == locked_version('tfx') == '1.16.0'
+    assert pins['BEAM_VERSION'] == locked_version('apache-beam')
+    assert dockerfile_instructions('FROM')[-1] == 'gcr.io/tfx-oss-public/tfx:${TFX_VERSION}'
+    assert 'TF_USE_LEGACY_KERAS=1' in dockerfile_instructions('ENV')
+
+
+def test_the_build_context_is_exactly_what_the_image_copies():
+    patterns = [line for line in read('.dockerignore').splitlines()
+                if line and not line.startswith('#')]
+    assert patterns[0] == '*'
+    admitted = {pattern[1:].rstrip('/') for pattern in patterns if pattern.startswith('!')}
+    assert admitted == set(copied_sources())
+
+
+# The command line.
+
+def test_runners_share_the_training_flags_but_not_synthetic_data():
+    local = {a.dest: a for a in local_runner_parser()._actions}
+    ours = {a.dest: a for a in kubeflow_runner.build_parser()._actions}
+    shared = ('source', 'tfds_name', 'seed', 'predefined_split', 'architecture',
+              'train_steps', 'rmse_threshold', 'skip_bad_rows')
+    for dest in shared:
+        assert ours[dest].default == local[dest].default, dest
+    # Synthetic data is written on the compiling machine, where no pod can read it.
+    assert set(ours['source'].choices) == set(local['source'].choices) - {'synthetic'}
+
+
+def local_runner_parser():
+    """local_runner builds its parser inside parse_args; catch it as it parses."""
+    parsers = []
+    parse = argparse.ArgumentParser.parse_args
+
+    def keep_parser(parser, *args, **kwargs):
+        parsers.append(parser)
+        return parse(parser, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(argparse.ArgumentParser, 'parse_args', keep_parser)
+        local_runner.parse_args([])
+    return parsers[0]
+
+
+def test_required_flags_and_sources(capsys):
+    for missing in ('--pipeline-root', '--image', '--data-dir'):
+        argv = {'--pipeline-root': GS_ROOT, '--image': IMAGE, '--data-dir': 'gs://b/d'}
+        del argv[missing]
+        with pytest.raises(SystemExit) as exit:
+            kubeflow_runner.parse_args([item for pair in argv.items() for item in pair])
+        assert exit.value.code == 2
+        assert missing in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        kubeflow_runner.parse_args(['--pipeline-root', GS_ROOT, '--image', IMAGE,
+                                    '--data-dir', 'gs://b/d', '--source', 'synthetic'])
+    args = kubeflow_runner.parse_args(['--pipeline-root', 'gs://b/root/', '--image', IMAGE,
+                                       '--data-dir', 'gs://b/d'])
+    assert args.serving_dir == 'gs://b/root/serving_model'
+    assert args.output == 'pipeline.json'
+
+
+@pytest.mark.parametrize('given, added', [
+    (['--runner=DataflowRunner'], [f'--sdk_container_image={IMAGE}']),
+    (['--runner', 'dataflow'], [f'--sdk_container_image={IMAGE}']),
+    (['--runner=DataflowRunner', '--sdk_container_image=other:2'], []),
+    (['--runner=DataflowRunner', '--worker_harness_container_image=other:2'], []),
+    (['--runner=DirectRunner'], []),
+    ([], []),
+])
+def test_dataflow_workers_run_the_image_unless_told_otherwise(given, added):
+    assert kubeflow_runner.beam_pipeline_args(given, IMAGE) == \
+        [*configs.BEAM_PIPELINE_ARGS, *given, *added]
