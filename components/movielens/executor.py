@@ -1,0 +1,308 @@
+"""The Beam executor of MovieLensExampleGen: MovieLens ratings in, train/eval/test out.
+
+It overrides GenerateExamplesByBeam rather than GetInputSourceToExamplePTransform: the base
+class would read the input once per split, and split by a hash of the serialised example.
+Here the ratings are read and parsed once, joined with their movie and user, and split by a
+hash of the (user id, movie id) pair.
+"""
+import collections
+import dataclasses
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from absl import logging
+import apache_beam as beam
+from apache_beam.metrics.metric import Metrics, MetricsFilter
+from apache_beam.runners.runner import PipelineResult
+from google.protobuf import any_pb2
+from google.protobuf import json_format
+from google.protobuf import struct_pb2
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
+
+from components.movielens import errors
+from components.movielens import grouplens
+from components.movielens import splits
+from components.movielens import tf_examples
+from components.movielens import tfds_source
+from components.movielens.errors import BadInputError
+from models import features
+
+SOURCE_GROUPLENS = 'grouplens'
+SOURCE_TFDS = 'tfds'
+
+# Int custom property of the output Examples: bad rating rows that --skip-bad-rows dropped.
+SKIPPED_ROWS_PROPERTY = 'skipped_rows'
+
+_METRICS_NAMESPACE = 'MovieLensExampleGen'
+_SKIPPED_ROWS = 'skipped_rows'
+_SKIP_REASONS = 'skip_reasons'
+_EXAMPLES_PREFIX = 'examples_'
+# Each shard reports its first few skip reasons, and the log shows the first few of those:
+# enough to see what is wrong without flooding the log or the metrics.
+_REASONS_PER_SHARD = 5
+_REASONS_LOGGED = 5
+
+# What the rows of a shard are: all ratings, or the base or test file of a predefined split.
+_ALL_ROWS = 'all'
+_BASE_ROWS = 'base'
+_TEST_ROWS = 'test'
+
+Splitter = Callable[[str, str], str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What MovieLensExampleGen reads; it travels to the executor in custom_config."""
+    data_path: str
+    source: str = SOURCE_GROUPLENS
+    tfds_name: str = tfds_source.TFDS_NAMES[0]
+    predefined_split: Optional[str] = None
+    skip_bad_rows: bool = False
+
+    def __post_init__(self):
+        if not self.data_path:
+            raise BadInputError(f'no data path: pass the MovieLens data with '
+                                f'{errors.DATA_DIR_FLAG}')
+        if self.source not in (SOURCE_GROUPLENS, SOURCE_TFDS):
+            raise BadInputError(f'source {errors.quote(self.source)} is not '
+                                f'{SOURCE_GROUPLENS!r} or {SOURCE_TFDS!r}')
+        if self.source == SOURCE_TFDS:
+            if self.tfds_name.partition(':')[0] not in tfds_source.TFDS_NAMES:
+                raise BadInputError(f'tfds_name {errors.quote(self.tfds_name)} is not one of '
+                                    f'{", ".join(tfds_source.TFDS_NAMES)}')
+            if self.predefined_split:
+                raise BadInputError('a predefined split needs the GroupLens files (uN.base, '
+                                    f'uN.test); the TFDS source has none. Use source '
+                                    f'{SOURCE_GROUPLENS!r} or drop the predefined split.')
+        if self.predefined_split and self.predefined_split not in grouplens.PREDEFINED_SPLITS:
+            raise BadInputError(f'predefined split {errors.quote(self.predefined_split)} is '
+                                f'not one of {", ".join(grouplens.PREDEFINED_SPLITS)}')
+
+    def to_custom_config(self) -> example_gen_pb2.CustomConfig:
+        struct = struct_pb2.Struct()
+        struct.update(dataclasses.asdict(self))
+        packed = any_pb2.Any()
+        packed.Pack(struct)
+        return example_gen_pb2.CustomConfig(custom_config=packed)
+
+    @classmethod
+    def from_exec_properties(cls, exec_properties: Mapping[str, Any]) -> 'Settings':
+        custom_config = example_gen_pb2.CustomConfig()
+        proto_utils.json_to_proto(
+            exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or '{}',
+            custom_config)
+        struct = struct_pb2.Struct()
+        if not custom_config.custom_config.Unpack(struct):
+            raise BadInputError('the MovieLens executor needs the custom_config that '
+                                'MovieLensExampleGen sets; run it through that component')
+        return cls(**json_format.MessageToDict(struct))
+
+
+def input_location(settings: Settings) -> Tuple[str, str]:
+    """(input_base, pattern): the files whose changes make TFX rerun the component."""
+    if settings.source == SOURCE_TFDS:
+        return tfds_source.input_location(settings.data_path, settings.tfds_name)
+    if grouplens.is_uri(settings.data_path):
+        return grouplens.uri_input_location(settings.data_path)
+    layout = grouplens.locate(settings.data_path)
+    if settings.predefined_split:
+        layout.predefined_split(settings.predefined_split)  # fails now if its files are missing
+    return layout.input_base, layout.input_pattern
+
+
+def _splitters(output_config: example_gen_pb2.Output,
+               predefined_split: Optional[str]) -> Dict[str, Splitter]:
+    """How each kind of rows is split, from the output config's split names and buckets."""
+    names = tuple(split.name for split in output_config.split_config.splits)
+    buckets = [split.hash_buckets for split in output_config.split_config.splits]
+    if names != features.SPLITS:
+        raise BadInputError(f'the output splits are {list(names)}; MovieLensExampleGen '
+                            f'writes {list(features.SPLITS)}')
+    if predefined_split:
+        # The base file holds train and eval, in the ratio of their buckets.
+        return {_BASE_ROWS: splits.HashSplitter(names[:2], buckets[:2]),
+                _TEST_ROWS: splits.FixedSplit(features.TEST_SPLIT)}
+    return {_ALL_ROWS: splits.HashSplitter(names, buckets)}
+
+
+class _ToExamples(beam.DoFn):
+    """Turns rows into serialised tf.Examples, each tagged with its split."""
+
+    def __init__(self, splitters: Mapping[str, Splitter]):
+        super().__init__()
+        self._splitters = dict(splitters)
+        self._counters = {split: Metrics.counter(_METRICS_NAMESPACE, _EXAMPLES_PREFIX + split)
+                          for split in features.SPLITS}
+
+    def _tagged_example(self, role: str, rating: grouplens.Rating, movie, user):
+        split = self._splitters[role](rating.user_id, rating.movie_id)
+        self._counters[split].inc()
+        return beam.pvalue.TaggedOutput(split, tf_examples.rating_example(
+            rating.user_id, rating.movie_id, rating.rating, rating.timestamp, movie, user))
+
+
+class _GroupLensShardToExamples(_ToExamples):
+    """Parses one shard of a GroupLens ratings file and joins it with movies and users."""
+
+    def __init__(self, layout: grouplens.Layout, movies: Dict[str, grouplens.Movie],
+                 users: Dict[str, grouplens.User], splitters: Mapping[str, Splitter],
+                 skip_bad_rows: bool):
+        super().__init__(splitters)
+        self._separator = layout.separator
+        self._movie_file = layout.movies.name
+        self._user_file = layout.users.name
+        self._movies = movies
+        self._users = users
+        self._skip_bad_rows = skip_bad_rows
+        self._skipped = Metrics.counter(_METRICS_NAMESPACE, _SKIPPED_ROWS)
+        self._reasons = Metrics.string_set(_METRICS_NAMESPACE, _SKIP_REASONS)
+
+    def setup(self):
+        self._movie_features = {movie_id: tf_examples.movie_features(**movie._asdict())
+                                for movie_id, movie in self._movies.items()}
+        self._user_features = {user_id: tf_examples.user_features(**user._asdict())
+                               for user_id, user in self._users.items()}
+
+    def process(self, shard: grouplens.Shard):
+        reasons_reported = 0
+        for line_number, text in grouplens.read_shard(shard):
+            rating = grouplens.parse_rating(text, self._separator)
+            problem = rating if isinstance(rating, str) else self._join_problem(rating)
+            if problem:
+                if not self._skip_bad_rows:
+                    raise errors.bad_row(shard.file.name, line_number, problem)
+                self._skipped.inc()
+                if reasons_reported < _REASONS_PER_SHARD:
+                    self._reasons.add(f'{shard.file.name} line {line_number}: {problem}')
+                    reasons_reported += 1
+                continue
+            yield self._tagged_example(shard.role, rating,
+                                       self._movie_features[rating.movie_id],
+                                       self._user_features[rating.user_id])
+
+    def _join_problem(self, rating: grouplens.Rating) -> Optional[str]:
+        if rating.movie_id not in self._movies:
+            return f'movie id {errors.quote(rating.movie_id)} is not in {self._movie_file}'
+        if rating.user_id not in self._users:
+            return f'user id {errors.quote(rating.user_id)} is not in {self._user_file}'
+        return None
+
+
+class _TfdsReadToExamples(_ToExamples):
+    """Reads one part of a prepared TFDS MovieLens split."""
+
+    def __init__(self, settings: Settings, splitters: Mapping[str, Splitter]):
+        super().__init__(splitters)
+        self._data_dir = settings.data_path
+        self._tfds_name = settings.tfds_name
+
+    def process(self, split: str):
+        for rating, movie, user in tfds_source.read_ratings(self._data_dir, self._tfds_name,
+                                                            split):
+            yield self._tagged_example(_ALL_ROWS, rating,
+                                       tf_examples.movie_features(**movie._asdict()),
+                                       tf_examples.user_features(**user._asdict()))
+
+
+def _plan_grouplens(settings: Settings, splitters: Mapping[str, Splitter]
+                    ) -> Tuple[List[grouplens.Shard], beam.DoFn]:
+    """Reads the small tables and plans the ratings shards, on the driver."""
+    layout = grouplens.locate(settings.data_path)
+    movies = grouplens.read_movies(layout)
+    users = grouplens.read_users(layout)
+    if settings.predefined_split:
+        base, test = layout.predefined_split(settings.predefined_split)
+        shards = (grouplens.plan_shards(base, _BASE_ROWS) +
+                  grouplens.plan_shards(test, _TEST_ROWS))
+    else:
+        shards = grouplens.plan_shards(layout.ratings, _ALL_ROWS)
+    logging.info('MovieLens %s data in %s: %d movies, %d users, ratings in %d shards.',
+                 layout.format.upper(), layout.folder, len(movies), len(users), len(shards))
+    return shards, _GroupLensShardToExamples(layout, movies, users, splitters,
+                                             settings.skip_bad_rows)
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """What the Beam pipeline counted."""
+    examples: Dict[str, int]
+    skipped_rows: int
+    skip_reasons: List[str]
+
+
+def _outcome(result: PipelineResult) -> _Outcome:
+    query = result.metrics().query(MetricsFilter().with_namespace(_METRICS_NAMESPACE))
+
+    def value(metric):
+        # Some runners only report attempted values.
+        return metric.committed if metric.committed is not None else metric.attempted
+
+    counters = collections.Counter()
+    for counter in query['counters']:
+        counters[counter.key.metric.name] += value(counter)
+    reasons = set()
+    for string_set in query.get('string_sets', []):
+        reasons |= set(value(string_set))
+    return _Outcome(
+        examples={split: counters[_EXAMPLES_PREFIX + split] for split in features.SPLITS},
+        skipped_rows=counters[_SKIPPED_ROWS],
+        skip_reasons=sorted(reasons, key=_line_order)[:_REASONS_LOGGED])
+
+
+def _line_order(reason: str) -> Tuple[str, int]:
+    """Orders reasons 'FILE line N: ...' by file, then by line number."""
+    file_name, _, rest = reason.partition(' line ')
+    number = rest.partition(':')[0]
+    return file_name, int(number) if number.isdigit() else 0
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """Reads MovieLens (GroupLens files or TFDS) and writes the train/eval/test examples."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        # The base class calls this only from its GenerateExamplesByBeam, overridden here.
+        raise NotImplementedError('MovieLensExampleGen reads in GenerateExamplesByBeam')
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
+                               exec_properties: Dict[str, Any]
+                               ) -> Dict[str, beam.pvalue.PCollection]:
+        settings = Settings.from_exec_properties(exec_properties)
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        splitters = _splitters(output_config, settings.predefined_split)
+        if settings.source == SOURCE_TFDS:
+            work = tfds_source.plan_reads(settings.data_path, settings.tfds_name)
+            to_examples = _TfdsReadToExamples(settings, splitters)
+        else:
+            work, to_examples = _plan_grouplens(settings, splitters)
+        # Do() reads the pipeline's metrics once the base class has run it.
+        self._pipeline = pipeline
+        examples = (pipeline
+                    | 'PlanReads' >> beam.Create(work)
+                    # Lets a distributed runner read the shards in parallel.
+                    | 'SpreadReads' >> beam.Reshuffle()
+                    | 'ToExamples' >> beam.ParDo(to_examples).with_outputs(*features.SPLITS))
+        return {split: examples[split] for split in features.SPLITS}
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        super().Do(input_dict, output_dict, exec_properties)
+        outcome = _outcome(self._pipeline.result)
+        examples_artifact = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY])
+        examples_artifact.set_int_custom_property(SKIPPED_ROWS_PROPERTY, outcome.skipped_rows)
+        logging.info('MovieLens examples: %s.', ', '.join(
+            f'{count} {split}' for split, count in outcome.examples.items()))
+        if outcome.skipped_rows:
+            logging.warning('Skipped %d bad rating rows (%s); the first: %s',
+                            outcome.skipped_rows, errors.SKIP_BAD_ROWS_FLAG,
+                            '; '.join(outcome.skip_reasons))
+        if not sum(outcome.examples.values()):
+            skipped = (f'all {outcome.skipped_rows} rating rows were bad, e.g. '
+                       f'{"; ".join(outcome.skip_reasons)}' if outcome.skipped_rows
+                       else 'the input holds no ratings')
+            raise BadInputError(f'no examples were written: {skipped}. Fix the input, or point '
+                                f'{errors.DATA_DIR_FLAG} at other MovieLens data.')

@@ -1,0 +1,346 @@
+"""MovieLensExampleGen end to end: the executor through Beam on generated GroupLens data in
+the 100K format, the 1M format and a zip, a predefined split, the TFDS source, TFX's cache
+fingerprint, a real TFX pipeline run, and (with MOVIELENS_DIR) the real ml-100k."""
+import hashlib
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.orchestration.local import local_dag_runner
+from tfx.proto import example_gen_pb2
+from tfx.utils import proto_utils
+
+from ml_metadata.proto import metadata_store_pb2
+
+from components.movielens import BadInputError, MovieLensExampleGen, grouplens, synthetic
+from models import features
+from tests.components import movielens_data as data
+
+NUM_RATINGS = 20_000
+BUCKETS = (72, 8, 20)
+
+
+def expected_split(user_id: str, movie_id: str, buckets=BUCKETS) -> str:
+    """The documented split rule, written out independently of the component."""
+    bucket = int(hashlib.sha256(f'{user_id}:{movie_id}'.encode()).hexdigest(), 16) % sum(buckets)
+    bounds = np.cumsum(buckets)
+    return features.SPLITS[int(np.searchsorted(bounds, bucket, side='right'))]
+
+
+def read_lines(path: str, encoding: str = 'ascii'):
+    with open(path, encoding=encoding) as stream:
+        return stream.read().splitlines()
+
+
+@pytest.fixture(scope='module')
+def generated(tmp_path_factory):
+    """A generated 100K-format folder, with u1.base and u1.test."""
+    return synthetic.write_grouplens(str(tmp_path_factory.mktemp('generated')), NUM_RATINGS,
+                                     seed=7, predefined_splits=True)
+
+
+@pytest.fixture(scope='module')
+def folder_run(generated, tmp_path_factory):
+    return data.run_executor(str(tmp_path_factory.mktemp('folder_run')), generated)
+
+
+@pytest.fixture(scope='module')
+def zip_run(generated, tmp_path_factory):
+    zip_path = data.zip_folder(generated, str(tmp_path_factory.mktemp('zip') / 'ml-100k.zip'))
+    return data.run_executor(str(tmp_path_factory.mktemp('zip_run')), zip_path)
+
+
+@pytest.fixture(scope='module')
+def format_1m(generated, tmp_path_factory):
+    # The 1M files inside a single sub-folder, as an unzipped ml-1m.zip leaves them.
+    parent = tmp_path_factory.mktemp('format_1m')
+    data.to_1m_format(generated, str(parent / 'ml-1m'), seed=3)
+    return str(parent)
+
+
+@pytest.fixture(scope='module')
+def run_1m(format_1m, tmp_path_factory):
+    # Small shards, so that several Beam work units each read a part of ratings.dat.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(grouplens, 'LINES_PER_SHARD', 3_000)
+        return data.run_executor(str(tmp_path_factory.mktemp('run_1m')), format_1m)
+
+
+def test_every_rating_becomes_one_example_with_its_movie_and_user(generated, folder_run):
+    ratings = {(user, movie): (int(rating), int(timestamp)) for user, movie, rating, timestamp
+               in (line.split('\t') for line in read_lines(f'{generated}/u.data'))}
+    movies = {fields[0]: fields for fields in
+              (line.split('|') for line in read_lines(f'{generated}/u.item', 'latin-1'))}
+    users = {fields[0]: fields for fields in
+             (line.split('|') for line in read_lines(f'{generated}/u.user'))}
+    examples = folder_run.all_examples()
+    assert len(examples) == NUM_RATINGS
+    assert folder_run.artifact.split_names == '["train", "eval", "test"]'
+    assert folder_run.skipped_rows == 0
+    seen = set()
+    for example in examples:
+        assert set(example) == set(features.ALL_FEATURES)
+        user_id, movie_id = example['user_id'][0], example['movie_id'][0]
+        seen.add((user_id, movie_id))
+        rating, timestamp = ratings[(user_id, movie_id)]
+        assert example['user_rating'] == [rating] and example['timestamp'] == [timestamp]
+        movie, user = movies[movie_id], users[user_id]
+        assert example['movie_title'] == [movie[1]]
+        assert example['movie_genres'] == [genre for genre, flag in
+                                           zip(features.GENRES, movie[5:]) if flag == '1']
+        age = int(user[1])
+        assert example['raw_user_age'] == [age]
+        assert example['bucketized_user_age'] == [max(b for b in features.AGE_BUCKETS
+                                                      if b <= max(age, 1))]
+        assert example['user_gender'] == [user[2]]
+        assert example['user_occupation_text'] == [user[3]]
+        assert example['user_zip_code'] == [user[4]]
+    assert seen == set(ratings)
+
+
+def test_latin1_titles_come_out_as_utf8(folder_run):
+    titles = {example['movie_id'][0]: example['movie_title'][0]
+              for example in folder_run.all_examples()}
+    accented = [title for title in titles.values() if not title.isascii()]
+    assert accented, 'the generator writes accented titles'
+    assert titles['1'].startswith('Misérables, Les (')
+
+
+def test_split_is_the_hash_of_user_and_movie(folder_run):
+    for split in features.SPLITS:
+        for user_id, movie_id in folder_run.ids(split):
+            assert expected_split(user_id, movie_id) == split
+
+
+def test_split_proportions_are_within_one_percent(folder_run):
+    for split, buckets in zip(features.SPLITS, BUCKETS):
+        share = len(folder_run.examples[split]) / NUM_RATINGS
+        assert abs(share - buckets / 100) < 0.01, (split, share)
+
+
+def test_zip_gives_the_same_examples_as_the_folder(folder_run, zip_run):
+    def canonical(examples):
+        return sorted(json.dumps(example, sort_keys=True) for example in examples)
+
+    for split in features.SPLITS:
+        assert zip_run.examples[split]
+        assert canonical(zip_run.examples[split]) == canonical(folder_run.examples[split])
+
+
+def test_1m_format_in_a_sub_folder(format_1m, run_1m, folder_run):
+    # Shuffled rows in another format land in the same splits: the split depends on the
+    # (user, movie) pair only.
+    for split in features.SPLITS:
+        assert run_1m.ids(split) == folder_run.ids(split)
+    users = {fields[0]: fields for fields in
+             (line.split('::') for line in read_lines(f'{format_1m}/ml-1m/users.dat'))}
+    movies = {fields[0]: fields for fields in (line.split('::') for line in read_lines(
+        f'{format_1m}/ml-1m/movies.dat', 'latin-1'))}
+    occupations = dict(enumerate(grouplens._1M_OCCUPATIONS))
+    children = 0
+    for example in run_1m.all_examples():
+        assert features.RAW_USER_AGE not in example
+        user = users[example['user_id'][0]]
+        assert example['bucketized_user_age'] == [int(user[2])]
+        assert example['user_occupation_text'] == [occupations[int(user[3])]]
+        movie = movies[example['movie_id'][0]]
+        assert example['movie_title'] == [movie[1]]
+        assert example['movie_genres'] == [
+            'Children' if genre == "Children's" else genre for genre in movie[2].split('|')]
+        children += 'Children' in example['movie_genres']
+    assert children > 0
+
+
+def test_predefined_split_u1(generated, tmp_path):
+    run = data.run_executor(str(tmp_path / 'out'), generated, predefined_split='u1')
+    base = [tuple(line.split('\t')[:2]) for line in read_lines(f'{generated}/u1.base')]
+    test = [tuple(line.split('\t')[:2]) for line in read_lines(f'{generated}/u1.test')]
+    assert run.ids('test') == sorted(test)
+    assert sorted(run.ids('train') + run.ids('eval')) == sorted(base)
+    # eval is carved from base in the ratio 8 / (72 + 8), by the same hash.
+    assert abs(len(run.ids('eval')) / len(base) - 0.1) < 0.01
+    for user_id, movie_id in run.ids('eval'):
+        assert expected_split(user_id, movie_id, (72, 8)) == 'eval'
+
+
+def _tfds_rows():
+    return [
+        {'movie_id': b'543', 'movie_title': 'Misérables, Les (1995)'.encode('utf-8'),
+         'movie_genres': np.array([3, 7], np.int64), 'user_id': b'42',
+         'user_rating': np.float32(4.0), 'timestamp': np.int64(881250949),
+         'user_gender': True, 'bucketized_user_age': np.float32(25.0),
+         'user_occupation_label': np.int64(18), 'user_occupation_text': b'technician',
+         'user_zip_code': b'85711', 'raw_user_age': np.float32(27.0)},
+        {'movie_id': b'1', 'movie_title': b'Toy Story (1995)',
+         'movie_genres': np.array([17], np.int64), 'user_id': b'7',
+         'user_rating': np.float32(2.0), 'timestamp': np.int64(875071561),
+         'user_gender': False, 'bucketized_user_age': np.float32(1.0),
+         'user_occupation_label': np.int64(17), 'user_occupation_text': b'student',
+         'user_zip_code': b'T8H1N', 'raw_user_age': np.float32(16.0)},
+    ]
+
+
+def test_tfds_source_with_mock_data(tmp_path):
+    def as_dataset(builder, split, **unused_kwargs):
+        return tf.data.Dataset.from_generator(
+            _tfds_rows, output_signature=builder.info.features.get_tensor_spec())
+
+    # The executor runs in-process (Beam's in-memory runner), so the mock reaches its reads.
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        run = data.run_executor(str(tmp_path / 'out'), str(tmp_path), source='tfds',
+                                tfds_name='movielens/100k-ratings')
+    examples = {example['user_id'][0]: example for example in run.all_examples()}
+    assert sorted(examples) == ['42', '7']
+    assert examples['42'] == {
+        'movie_id': ['543'], 'movie_title': ['Misérables, Les (1995)'],
+        'movie_genres': ['Children', 'Drama'], 'user_id': ['42'], 'user_rating': [4.0],
+        'timestamp': [881250949], 'user_gender': ['M'], 'bucketized_user_age': [25],
+        'raw_user_age': [27], 'user_occupation_text': ['technician'],
+        'user_zip_code': ['85711']}
+    assert examples['7']['movie_genres'] == ['unknown']
+    assert examples['7']['user_gender'] == ['F']
+    assert examples['7']['bucketized_user_age'] == [1]
+    for split in features.SPLITS:
+        for user_id, movie_id in run.ids(split):
+            assert expected_split(user_id, movie_id) == split
+    assert run.skipped_rows == 0
+
+
+def _fingerprint(component: MovieLensExampleGen) -> str:
+    """The input fingerprint TFX's FileBasedDriver computes for the component."""
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(data.exec_properties(component)['input_config'], input_config)
+    fingerprint, _, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(
+        component.exec_properties['input_base'], input_config.splits)
+    return fingerprint
+
+
+def _touch(path: str, seconds_later: int = 10) -> None:
+    stat = os.stat(path)
+    os.utime(path, (stat.st_atime, stat.st_mtime + seconds_later))
+
+
+def test_cache_fingerprint_covers_the_files_read(tmp_path):
+    # The files in a sub-folder: the fingerprint must follow them there.
+    folder = data.write_folder(str(tmp_path / 'data' / 'ml-100k'))
+    component = MovieLensExampleGen(data_path=str(tmp_path / 'data'))
+    before = _fingerprint(component)
+    assert 'num_files:3,' in before
+    for name in ('u.data', 'u.item', 'u.user'):
+        _touch(os.path.join(folder, name))
+        after = _fingerprint(component)
+        assert after != before, name
+        before = after
+
+    zip_path = data.zip_folder(folder, str(tmp_path / 'ml-100k.zip'))
+    zipped = MovieLensExampleGen(data_path=zip_path)
+    assert zipped.exec_properties['input_base'] == str(tmp_path)
+    before = _fingerprint(zipped)
+    assert 'num_files:1,' in before
+    _touch(os.path.join(folder, 'u.data'))  # another file in the zip's folder
+    assert _fingerprint(zipped) == before
+    _touch(zip_path)
+    assert _fingerprint(zipped) != before
+
+
+def test_in_a_tfx_pipeline_cached_until_the_data_changes(tmp_path):
+    folder = data.write_folder(str(tmp_path / 'ml'),
+                               data.with_line(data.RATING_LINES, 2, '1\t2\t9\t876893171'))
+    connection = metadata.sqlite_metadata_connection_config(str(tmp_path / 'metadata.db'))
+
+    def run():
+        example_gen = MovieLensExampleGen(data_path=folder, skip_bad_rows=True)
+        local_dag_runner.LocalDagRunner().run(tfx_pipeline.Pipeline(
+            pipeline_name='movielens-example-gen-test', pipeline_root=str(tmp_path / 'root'),
+            components=[example_gen], enable_cache=True,
+            metadata_connection_config=connection))
+        with metadata.Metadata(connection) as store:
+            artifacts = store.store.get_artifacts_by_type('Examples')
+            executions = store.store.get_executions()
+        return artifacts, executions
+
+    artifacts, executions = run()
+    assert len(artifacts) == 1
+    assert artifacts[0].custom_properties['skipped_rows'].int_value == 1
+    split_names = artifacts[0].properties['split_names'].string_value
+    assert split_names == '["train", "eval", "test"]'
+
+    artifacts, executions = run()
+    assert len(artifacts) == 1, 'unchanged data: the cached output is reused'
+
+    _touch(os.path.join(folder, 'u.data'))
+    artifacts, executions = run()
+    assert len(artifacts) == 2, 'changed data: the component runs again'
+    states = [execution.last_known_state for execution in executions]
+    assert states == [metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED,
+                      metadata_store_pb2.Execution.COMPLETE]
+
+
+def test_real_movielens_100k(movielens_dir, tmp_path):
+    run = data.run_executor(str(tmp_path / 'out'), movielens_dir,
+                            read_features=['user_id', 'movie_id', 'movie_title'])
+    examples = run.all_examples()
+    assert len(examples) == 100_000
+    assert len({example['user_id'][0] for example in examples}) == 943
+    assert len({example['movie_id'][0] for example in examples}) == 1682
+    titles = {example['movie_title'][0] for example in examples
+              if example['movie_id'] == ['543']}
+    assert titles == {'Misérables, Les (1995)'}
+    assert run.skipped_rows == 0
+    for split, buckets in zip(features.SPLITS, BUCKETS):
+        assert abs(len(run.examples[split]) / 100_000 - buckets / 100) < 0.01
+
+
+def test_real_movielens_100k_zip_layout(movielens_dir, tmp_path):
+    """The official zip layout (top folder ml-100k/) parses without extracting."""
+    zip_path = str(tmp_path / 'ml-100k.zip')
+    with zipfile.ZipFile(zip_path, 'w', compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in ('u.data', 'u.item', 'u.user'):
+            archive.write(os.path.join(movielens_dir, name), f'ml-100k/{name}')
+    layout = grouplens.locate(zip_path)
+    movies = grouplens.read_movies(layout)
+    assert movies['543'].title == 'Misérables, Les (1995)'
+    assert len(grouplens.read_users(layout)) == 943
+
+
+def test_bucket_paths_compile_without_reading_the_bucket():
+    folder = MovieLensExampleGen(data_path='gs://bucket/movielens/ml-100k/')
+    assert folder.exec_properties['input_base'] == 'gs://bucket/movielens/ml-100k'
+    assert '"pattern": "*"' in data.exec_properties(folder)['input_config']
+    zipped = MovieLensExampleGen(data_path='gs://bucket/movielens/ml-100k.zip')
+    assert zipped.exec_properties['input_base'] == 'gs://bucket/movielens'
+    assert '"pattern": "ml-100k.zip"' in data.exec_properties(zipped)['input_config']
+    tfds_data = MovieLensExampleGen(data_path='gs://bucket/tfds', source='tfds')
+    assert tfds_data.exec_properties['input_base'] == 'gs://bucket/tfds'
+
+
+def test_uri_paths_are_read_through_tf_gfile(tmp_path):
+    # TF's in-memory file system stands in for a bucket.
+    local = data.write_folder(str(tmp_path / 'ml-100k'))
+    zip_path = data.zip_folder(local, str(tmp_path / 'ml-100k.zip'))
+    root = f'ram://movielens-{os.getpid()}'
+    for name in ('u.data', 'u.item', 'u.user'):
+        tf.io.gfile.makedirs(f'{root}/data/ml-100k')
+        tf.io.gfile.copy(os.path.join(local, name), f'{root}/data/ml-100k/{name}')
+    tf.io.gfile.copy(zip_path, f'{root}/ml-100k.zip')
+    try:
+        for index, data_path in enumerate([f'{root}/data', f'{root}/ml-100k.zip']):
+            run = data.run_executor(str(tmp_path / f'out{index}'), data_path)
+            titles = {example['movie_title'][0] for example in run.all_examples()}
+            assert len(run.all_examples()) == len(data.RATING_LINES)
+            assert 'Misérables, Les (1995)' in titles
+        bad_ratings = f'{root}/data/ml-100k/u.data'
+        tf.io.gfile.remove(bad_ratings)  # the in-memory file system appends to a file on 'w'
+        with tf.io.gfile.GFile(bad_ratings, 'w') as stream:
+            stream.write('1\t1\t5\t874965758\n1\t2\t0\t876893171\n')
+        with pytest.raises(BadInputError, match=f"{bad_ratings} line 2: rating '0' is outside"):
+            data.run_executor(str(tmp_path / 'bad'), f'{root}/data')
+    finally:
+        tf.io.gfile.rmtree(root)
