@@ -151,6 +151,19 @@ class HybridModel(RankingModel):
         return self.global_mean + biases + interaction + mlp
 
 
+class Ensemble(RankingModel):
+    """The average of several trained models: their errors are partly independent, so the
+    average is more accurate than any one of them."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = members
+
+    def score(self, user_index, movie_index, training):
+        return tf.add_n([member.score(user_index, movie_index, training)
+                         for member in self.members]) / len(self.members)
+
+
 def build(hparams: Hyperparameters, num_users: int, num_movies: int,
           tables: CatalogTables) -> RankingModel:
     """The model named by hparams.architecture; sizes count the OOV row."""

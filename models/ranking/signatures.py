@@ -1,13 +1,63 @@
 """The served model's signatures: what TF Serving, TFMA and rank.py call.
 
 Each signature maps raw strings through the same tf.Transform graph the model was trained
-on, so serving cannot drift from training.
+on, so serving cannot drift from training. `CONTRACT` is the served interface: the
+signatures below take their input specs from it, docs/serving.md shows it as a table, and
+tests/models/test_signatures.py checks a saved model against it.
 """
 import tensorflow as tf
 
 from models import features
 
+SERVING_DEFAULT = 'serving_default'
+TRANSFORM_FEATURES = 'transform_features'
+PREDICT_RATING = 'predict_rating'
+RANK = 'rank'
+TOP_K = 'top_k'
+
+# Input keys.
+EXAMPLES = 'examples'
+MOVIE_TITLES = 'movie_titles'  # also an output key: the titles, best first
+K = 'k'
+
+# Output keys.
 RATING = 'rating'  # the output key of every rating signature
+SCORES = 'scores'
+KNOWN_TITLES = 'known_titles'  # per title: is it in the model's movie vocabulary?
+KNOWN_USER = 'known_user'  # is the user in the model's user vocabulary?
+
+_BATCH_OF_STRINGS = tf.TensorSpec([None], tf.string)
+_RANKING = {
+    MOVIE_TITLES: tf.TensorSpec([None], tf.string),
+    SCORES: tf.TensorSpec([None], tf.float32),
+    KNOWN_TITLES: tf.TensorSpec([None], tf.bool),
+    KNOWN_USER: tf.TensorSpec([], tf.bool),
+}
+
+# Signature name -> (inputs, outputs), each a dict of key -> TensorSpec. The user of `rank`
+# and `top_k` is a scalar, which TF Serving's REST API takes in the columnar ("inputs")
+# form as a bare JSON string. `transform_features` outputs whatever preprocessing_fn
+# makes (None here); only TFMA calls it.
+CONTRACT = {
+    SERVING_DEFAULT: ({EXAMPLES: _BATCH_OF_STRINGS},
+                      {RATING: tf.TensorSpec([None], tf.float32)}),
+    TRANSFORM_FEATURES: ({EXAMPLES: _BATCH_OF_STRINGS}, None),
+    PREDICT_RATING: ({features.USER_ID: _BATCH_OF_STRINGS,
+                      features.MOVIE_TITLE: _BATCH_OF_STRINGS},
+                     {RATING: tf.TensorSpec([None], tf.float32)}),
+    RANK: ({features.USER_ID: tf.TensorSpec([], tf.string),
+            MOVIE_TITLES: _BATCH_OF_STRINGS},
+           _RANKING),
+    TOP_K: ({features.USER_ID: tf.TensorSpec([], tf.string),
+             K: tf.TensorSpec([], tf.int32)},
+            _RANKING),
+}
+
+
+def _input_signature(name):
+    """The tf.function input_signature of a signature, its specs named after their keys."""
+    inputs, _ = CONTRACT[name]
+    return [tf.TensorSpec(spec.shape, spec.dtype, name=key) for key, spec in inputs.items()]
 
 
 def _as_column(values):
@@ -15,32 +65,86 @@ def _as_column(values):
     return tf.reshape(values, [-1, 1])
 
 
+def _checked_user_id(user_id):
+    """user_id, once it is known not to be empty.
+
+    An empty id would silently rank for the out-of-vocabulary user; it is always a caller's
+    mistake, so it fails instead. The dependency makes the check run before any use.
+    """
+    check = tf.debugging.Assert(tf.strings.length(tf.strings.strip(user_id)) > 0,
+                                ['user_id is empty: give the id of the user to rank for'])
+    with tf.control_dependencies([check]):
+        return tf.identity(user_id)
+
+
 def build(model, tf_transform_output):
     """Returns the signatures dict for `model.save`; `model` must hold `tft_layer`."""
     raw_spec = tf_transform_output.raw_feature_spec()
     raw_spec.pop(features.LABEL)
+    num_users = tf_transform_output.vocabulary_size_by_name(features.USER_ID)
+    # The catalog is the tf.Transform vocabulary: title i has movie index i, so the whole
+    # catalog is scored from tf.range without running the transform over its titles.
+    catalog = tf_transform_output.vocabulary_by_name(features.MOVIE_TITLE)
+    num_movies = len(catalog)
 
     def indices(user_id, movie_title):
         transformed = model.tft_layer({features.USER_ID: _as_column(user_id),
                                        features.MOVIE_TITLE: _as_column(movie_title)})
         return {key: transformed[key] for key in (features.USER_INDEX, features.MOVIE_INDEX)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+    def user_index(user_id):
+        """The vocabulary index of one user; the transform sees only this one string."""
+        transformed = model.tft_layer({features.USER_ID: tf.reshape(user_id, [1, 1])})
+        return transformed[features.USER_INDEX][0]
+
+    def ranking(movie_titles, scores, movie_index, user):
+        return {MOVIE_TITLES: movie_titles, SCORES: scores,
+                KNOWN_TITLES: movie_index < num_movies, KNOWN_USER: user < num_users}
+
+    @tf.function(input_signature=_input_signature(SERVING_DEFAULT))
     def serving_default(examples):
         transformed = model.tft_layer(tf.io.parse_example(examples, raw_spec))
         return {RATING: model(transformed)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+    @tf.function(input_signature=_input_signature(TRANSFORM_FEATURES))
     def transform_features(examples):
         return model.tft_layer(tf.io.parse_example(examples, raw_spec))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='user_id'),
-                                  tf.TensorSpec([None], tf.string, name='movie_title')])
+    @tf.function(input_signature=_input_signature(PREDICT_RATING))
     def predict_rating(user_id, movie_title):
         return {RATING: model(indices(user_id, movie_title))}
 
+    @tf.function(input_signature=_input_signature(RANK))
+    def rank(user_id, movie_titles):
+        user_id = _checked_user_id(user_id)
+        user = user_index(user_id)
+        movie_index = model.tft_layer(
+            {features.MOVIE_TITLE: _as_column(movie_titles)})[features.MOVIE_INDEX]
+        scores = model({features.USER_INDEX: tf.fill(tf.shape(movie_index), user),
+                        features.MOVIE_INDEX: movie_index})
+        # Stable, so that titles with equal scores keep the caller's order.
+        order = tf.argsort(scores, direction='DESCENDING', stable=True)
+        return ranking(tf.gather(movie_titles, order), tf.gather(scores, order),
+                       tf.gather(movie_index, order), user)
+
+    @tf.function(input_signature=_input_signature(TOP_K))
+    def top_k(user_id, k):
+        user_id = _checked_user_id(user_id)
+        with tf.control_dependencies([tf.debugging.assert_positive(
+                k, message='k must be at least 1')]):
+            k = tf.identity(k)
+        user = user_index(user_id)
+        movie_index = tf.range(num_movies, dtype=tf.int64)
+        scores = model({features.USER_INDEX: tf.fill([num_movies], user),
+                        features.MOVIE_INDEX: movie_index})
+        best = tf.math.top_k(scores, k=tf.minimum(k, num_movies))
+        return ranking(tf.gather(tf.constant(catalog), best.indices), best.values,
+                       tf.gather(movie_index, best.indices), user)
+
     return {
-        'serving_default': serving_default,
-        'transform_features': transform_features,
-        'predict_rating': predict_rating,
+        SERVING_DEFAULT: serving_default,
+        TRANSFORM_FEATURES: transform_features,
+        PREDICT_RATING: predict_rating,
+        RANK: rank,
+        TOP_K: top_k,
     }

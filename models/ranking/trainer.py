@@ -3,6 +3,7 @@
 Referenced by dotted path (models.ranking.trainer.run_fn), so the same code runs locally
 and in the Kubeflow image.
 """
+import dataclasses
 import json
 import os
 from typing import Dict
@@ -130,10 +131,9 @@ def _optimizer(hparams: Hyperparameters):
     raise ValueError(f"Unknown optimizer {hparams.optimizer!r}: use 'adagrad' or 'adam'.")
 
 
-def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, train_steps=None):
-    """Builds and fits the model; returns it with its Keras history."""
+def _fit_member(hparams: Hyperparameters, tables, train_split, eval_data, sizes, log_dir,
+                train_steps):
     tf.keras.utils.set_random_seed(hparams.seed)
-    tables = build_catalog_tables(train_split, sizes)
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
                                 sizes[features.MOVIE_INDEX], tables)
     model.compile(optimizer=_optimizer(hparams))
@@ -148,9 +148,40 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, tra
         # A hard cap on optimisation steps, used to make a deliberately weak model.
         train_data = train_data.repeat()
         fit_args = dict(epochs=1, steps_per_epoch=train_steps)
-    history = model.fit(train_data, validation_data=_to_dataset(eval_split, 8192),
-                        callbacks=callbacks, verbose=2, **fit_args)
-    return model, history.history
+    history = model.fit(train_data, validation_data=eval_data, callbacks=callbacks, verbose=2,
+                        **fit_args)
+    return model, {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, train_steps=None):
+    """Fits `ensemble_size` models with seeds seed, seed + 1, ... and averages them.
+
+    Returns the model (a single member when ensemble_size is 1) and a history: each
+    member's per-epoch metrics, and the eval RMSE of the model that is returned.
+    """
+    tables = build_catalog_tables(train_split, sizes)
+    eval_data = _to_dataset(eval_split, _READ_BATCH)
+    members, histories = [], []
+    for index in range(hparams.ensemble_size):
+        member_log_dir = log_dir if hparams.ensemble_size == 1 else os.path.join(
+            log_dir, f'member_{index}')
+        member, history = _fit_member(dataclasses.replace(hparams, seed=hparams.seed + index),
+                                      tables, train_split, eval_data, sizes, member_log_dir,
+                                      train_steps)
+        members.append(member)
+        histories.append(history)
+    model = members[0] if len(members) == 1 else ranking_model.Ensemble(members)
+    return model, {'members': histories, 'eval_rmse': rmse(model, eval_data)}
+
+
+def rmse(model, data) -> float:
+    """RMSE of the model's served (clipped) predictions over a dataset."""
+    squared_error, count = 0.0, 0
+    for batch in data:
+        error = model(batch) - tf.cast(batch[features.LABEL], tf.float32)
+        squared_error += float(tf.reduce_sum(error * error))
+        count += int(tf.size(error))
+    return (squared_error / count) ** 0.5
 
 
 def run_fn(fn_args: tfx.components.FnArgs):
@@ -167,11 +198,8 @@ def run_fn(fn_args: tfx.components.FnArgs):
     model, history = train(hparams, train_split, eval_split, sizes,
                            log_dir=fn_args.model_run_dir, train_steps=fn_args.train_steps)
 
-    eval_rmse = history['val_rmse']
-    best_epoch = int(np.argmin(eval_rmse))
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
-        json.dump({'history': history, 'best_epoch': best_epoch + 1,
-                   'eval_rmse': float(eval_rmse[best_epoch])}, f, indent=1)
+        json.dump(history, f, indent=1)
 
     model.tft_layer = tf_transform_output.transform_features_layer()
     model.save(fn_args.serving_model_dir, save_format='tf',

@@ -10,6 +10,8 @@ from tfx.utils import io_utils
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models import features, preprocessing
+from models.ranking import signatures, trainer
+from models.ranking.hyperparameters import Hyperparameters
 from pipeline import configs
 
 TITLES = ['Toy Story (1995)', 'GoldenEye (1995)', 'Misérables, Les (1995)',
@@ -84,6 +86,22 @@ def serialize(row):
 
 def as_columns(transformed_rows):
     """Transformed instance dicts as the trainer's in-memory columns."""
-    from models.ranking import trainer
     return trainer.concatenate([{key: np.asarray([value]) for key, value in row.items()}
                                 for row in transformed_rows])
+
+
+def save_serving_model(transform_output, path):
+    """Trains the hybrid model briefly on tf.Transform's rows and saves it with signatures.
+
+    `transform_output` is data.run_transform's (TFTransformOutput, transformed rows).
+    """
+    output, rows = transform_output
+    columns = as_columns(rows)
+    sizes = trainer.vocabulary_sizes(output)
+    hparams = Hyperparameters.from_config(
+        dict(configs.HYPERPARAMETERS['hybrid'], epochs=2, batch_size=4))
+    model, _ = trainer.train(hparams, columns, columns, sizes,
+                             log_dir=os.path.join(os.path.dirname(path), 'logs'))
+    model.tft_layer = output.transform_features_layer()
+    model.save(path, save_format='tf', signatures=signatures.build(model, output))
+    return path

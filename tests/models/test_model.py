@@ -10,7 +10,7 @@ from models.ranking import model as ranking_model
 from models.ranking import signatures, trainer
 from models.ranking.hyperparameters import Hyperparameters
 from pipeline import configs
-from tests.models.data import as_columns, make_row, serialize
+from tests.models.data import as_columns, make_row, save_serving_model, serialize
 
 
 def hparams(preset='hybrid', **overrides):
@@ -96,14 +96,9 @@ def test_hyperparameters_reject_unknown_and_missing_keys():
 
 
 @pytest.fixture(scope='module')
-def saved_model(transform_output, columns, sizes, tmp_path_factory):
-    output = transform_output[0]
-    model, _ = trainer.train(hparams(epochs=2, batch_size=4), columns, columns, sizes,
-                             log_dir=str(tmp_path_factory.mktemp('logs')))
-    model.tft_layer = output.transform_features_layer()
-    path = os.path.join(str(tmp_path_factory.mktemp('model')), 'serving')
-    model.save(path, save_format='tf', signatures=signatures.build(model, output))
-    return tf.saved_model.load(path)
+def saved_model(transform_output, tmp_path_factory):
+    path = os.path.join(str(tmp_path_factory.mktemp('model')), '1')
+    return tf.saved_model.load(save_serving_model(transform_output, path))
 
 
 def test_serving_default_rates_serialized_examples(saved_model):
