@@ -22,11 +22,15 @@ class CatalogTables:
 
     Row len(vocabulary) of each table is the out-of-vocabulary user or movie, whose side
     features are all out-of-vocabulary too. `vocabulary_sizes` counts every side feature's
-    indices including its OOV bucket; genre lists are padded with `genre_padding`.
+    indices including its OOV bucket; genre lists are padded with `genre_padding`. The movies
+    each user rated in training are in CSR form: user u's are
+    rated_movies[rated_row_splits[u]:rated_row_splits[u + 1]].
     """
     user_features: Dict[str, np.ndarray]
     movie_genres: np.ndarray  # [movies + 1, max genres per movie], int
     movie_year: np.ndarray  # [movies + 1], float
+    rated_movies: np.ndarray  # [training ratings], movie index, grouped by user
+    rated_row_splits: np.ndarray  # [users + 2]
     vocabulary_sizes: Dict[str, int]
     rating_mean: float
 
@@ -98,7 +102,10 @@ class HybridModel(RankingModel):
     rating = global mean + user bias + movie bias + <user vector, movie vector> + MLP(...),
     where each vector is the id's embedding plus the embeddings of its side features. The
     bias and dot-product terms carry what classical collaborative filtering learns; the MLP
-    learns interactions that a dot product cannot express.
+    learns interactions that a dot product cannot express. As in SVD++, the user vector also
+    holds the normalised sum of "implicit" embeddings of the movies the user rated: which
+    movies someone chose to rate says much about their taste, and it describes users with
+    few ratings better than their own embedding can.
     """
 
     def __init__(self, num_users: int, num_movies: int, tables: CatalogTables,
@@ -126,6 +133,11 @@ class HybridModel(RankingModel):
         self._genre_padding = tables.genre_padding
         self._year = tf.Variable(tables.movie_year, trainable=False, name='year')
         self.year_projection = tf.keras.layers.Dense(dim, use_bias=False)
+        self._rated_movies = tf.Variable(tables.rated_movies, trainable=False,
+                                         name='rated_movies')
+        self._rated_row_splits = tf.Variable(tables.rated_row_splits, trainable=False,
+                                             name='rated_row_splits')
+        self.implicit_embedding = embedding(num_movies, dim, 'implicit_embedding')
         self.mlp = tf.keras.Sequential(
             [layer for units in hparams.hidden_units for layer in (
                 tf.keras.layers.Dense(units, activation='relu'),
@@ -140,9 +152,18 @@ class HybridModel(RankingModel):
         year = tf.gather(self._year, movie_index)[:, tf.newaxis]
         return genre_mean + self.year_projection(year)
 
+    def _implicit_feedback(self, user_index):
+        """|N(u)|^-1/2 * sum of the implicit embeddings of the movies user u rated."""
+        rated = tf.gather(tf.RaggedTensor.from_row_splits(
+            self._rated_movies, self._rated_row_splits, validate=False), user_index)
+        total = tf.reduce_sum(tf.ragged.map_flat_values(self.implicit_embedding, rated), axis=1)
+        count = tf.cast(rated.row_lengths(), tf.float32)[:, tf.newaxis]
+        return total * tf.math.rsqrt(tf.maximum(count, 1.0))
+
     def score(self, user_index, movie_index, training):
         user_vector = self.user_embedding(user_index) + tf.add_n(
-            [side(user_index) for side in self.user_sides])
+            [side(user_index) for side in self.user_sides]) + self._implicit_feedback(
+                user_index)
         movie_vector = self.movie_embedding(movie_index) + self._movie_side(movie_index)
         interaction = tf.reduce_sum(user_vector * movie_vector, axis=1)
         mlp = tf.squeeze(self.mlp(tf.concat([user_vector, movie_vector], axis=1),

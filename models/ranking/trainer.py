@@ -87,7 +87,7 @@ def vocabulary_sizes(tf_transform_output) -> Dict[str, int]:
 
 
 def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int]):
-    """Side features per user and per movie, taken from their first training example.
+    """Side features per user and per movie, and each user's rated movies, from training.
 
     A user's side features are the same on every one of their ratings (likewise a movie's),
     so one example each suffices. Rows of users or movies not in the training data, and the
@@ -110,6 +110,9 @@ def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int]):
         movie_genres=table(movie_index, movies, genres, genre_padding),
         movie_year=table(movie_index, movies, train[features.MOVIE_YEAR].astype(np.float32),
                          0.0),
+        rated_movies=movie_index[np.argsort(user_index, kind='stable')],
+        rated_row_splits=np.concatenate(
+            [[0], np.cumsum(np.bincount(user_index, minlength=users))]).astype(np.int64),
         vocabulary_sizes=sizes,
         rating_mean=float(train[features.LABEL].mean()),
     )
