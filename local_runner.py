@@ -19,6 +19,10 @@ import warnings  # noqa: E402
 
 from pipeline import configs, flags  # noqa: E402
 
+# Beam workers install the project from it. Naming it also stops TFX from packaging its own
+# sources for Beam before every component, which costs a second each time.
+SETUP_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'setup.py')
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
@@ -79,7 +83,8 @@ def main(argv=None) -> int:
         serving_model_dir=os.path.join(args.output_dir, 'serving_model'),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             metadata_path),
-        beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS) + args.beam_args,
+        beam_pipeline_args=[*configs.BEAM_PIPELINE_ARGS, f'--setup_file={SETUP_FILE}',
+                            *args.beam_args],
         enable_cache=not args.no_cache,
         **flags.training_settings(args))
 

@@ -21,7 +21,8 @@ def eval_config(rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
             absolute={'value': -configs.RMSE_MIN_IMPROVEMENT}))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=features.LABEL,
-                                    preprocessing_function_names=['transform_features'])],
+                                    preprocessing_function_names=['transform_features'],
+                                    inference_batch_size=configs.EVAL_BATCH_SIZE)],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key])
                                               for key in slices],
         metrics_specs=[tfma.MetricsSpec(metrics=[
@@ -72,7 +73,10 @@ def create_pipeline(
         schema=anomaly_gate.outputs['validated_schema'],
         preprocessing_fn=configs.PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(analyze=[features.TRAIN_SPLIT],
-                                             transform=list(features.SPLITS)))
+                                             transform=list(features.SPLITS)),
+        # StatisticsGen already describes the raw data; Transform's own pre- and
+        # post-transform statistics would double the cost of this component.
+        disable_statistics=True)
     trainer = tfx.components.Trainer(
         run_fn=configs.RUN_FN,
         examples=transform.outputs['transformed_examples'],

@@ -154,11 +154,13 @@ class HybridModel(RankingModel):
 
     def _implicit_feedback(self, user_index):
         """|N(u)|^-1/2 * sum of the implicit embeddings of the movies user u rated."""
+        # A batch holds many ratings of the same active users: sum each user's movies once.
+        users, position = tf.unique(user_index)
         rated = tf.gather(tf.RaggedTensor.from_row_splits(
-            self._rated_movies, self._rated_row_splits, validate=False), user_index)
+            self._rated_movies, self._rated_row_splits, validate=False), users)
         total = tf.reduce_sum(tf.ragged.map_flat_values(self.implicit_embedding, rated), axis=1)
         count = tf.cast(rated.row_lengths(), tf.float32)[:, tf.newaxis]
-        return total * tf.math.rsqrt(tf.maximum(count, 1.0))
+        return tf.gather(total * tf.math.rsqrt(tf.maximum(count, 1.0)), position)
 
     def score(self, user_index, movie_index, training):
         user_vector = self.user_embedding(user_index) + tf.add_n(
