@@ -205,5 +205,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
         json.dump(history, f, indent=1)
 
     model.tft_layer = tf_transform_output.transform_features_layer()
-    model.save(fn_args.serving_model_dir, save_format='tf',
+    # save_traces=False: every consumer (TF Serving, TFMA, rank.py) calls the signatures;
+    # tracing each Keras layer's call as well would double the time this takes.
+    model.save(fn_args.serving_model_dir, save_format='tf', save_traces=False,
                signatures=signatures.build(model, tf_transform_output))
