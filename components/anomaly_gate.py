@@ -7,11 +7,10 @@ clean, and otherwise fails the run with the anomalies in words.
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
 from tfx.dsl.io import fileio
-from tfx.types import artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 ANOMALIES_FILE = 'SchemaDiff.pb'  # what ExampleValidator writes in each split's folder
@@ -39,9 +38,9 @@ def describe_anomalies(anomalies_uri: str, split_names) -> list:
 
 @component
 def AnomalyGate(
-        anomalies: InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
-        schema: InputArtifact[tfx.types.standard_artifacts.Schema],
-        validated_schema: OutputArtifact[tfx.types.standard_artifacts.Schema]):
+        anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+        schema: InputArtifact[standard_artifacts.Schema],
+        validated_schema: OutputArtifact[standard_artifacts.Schema]):
     """Copies `schema` to `validated_schema` if there are no anomalies, else raises."""
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     problems = describe_anomalies(anomalies.uri, splits)

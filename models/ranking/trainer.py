@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from models import features
@@ -187,7 +187,7 @@ def rmse(model, data) -> float:
     return (squared_error / count) ** 0.5
 
 
-def run_fn(fn_args: tfx.components.FnArgs):
+def run_fn(fn_args: FnArgs):
     """TFX Trainer entry point."""
     hparams = Hyperparameters.from_config(fn_args.custom_config['hyperparameters'])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
