@@ -1,0 +1,115 @@
+"""Wall time, per-component seconds and peak memory of the local pipeline, cold and warm.
+
+    python benchmarks/pipeline_speed.py --data-dir path/to/ml-100k
+    python benchmarks/pipeline_speed.py --synthetic 1000000
+
+Cold: a fresh output dir. Warm: the same dir again with unchanged inputs. Each run is
+local_runner.py in its own process, timed from process start (imports included) to exit;
+peak RSS is the largest total resident memory of its process tree, sampled every 0.2 s.
+Prints a table, then a JSON line.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for member in [process] + process.children(recursive=True):
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def timed_run(args):
+    """Runs local_runner.py; returns (seconds, peak RSS in MB, run_summary dict)."""
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, os.path.join(ROOT, 'local_runner.py'), *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = psutil.Process(child.pid)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.2):
+            try:
+                peak[0] = max(peak[0], tree_rss(process))
+            except psutil.NoSuchProcess:
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = child.communicate()
+    seconds = time.monotonic() - started
+    done.set()
+    sampler.join()
+    if child.returncode != 0:
+        sys.exit(f'local_runner.py failed ({child.returncode}):\n{output[-3000:]}')
+    output_dir = args[args.index('--output-dir') + 1]
+    with open(os.path.join(output_dir, 'run_summary.json')) as f:
+        return seconds, peak[0] / 2**20, json.load(f)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--data-dir', help='GroupLens folder or zip, e.g. ml-100k.')
+    source.add_argument('--synthetic', type=int, metavar='N', help='N synthetic ratings.')
+    parser.add_argument('--output-dir', help='Where the runs write (default: a new temp dir).')
+    parser.add_argument('--runner-arg', action='append', default=[],
+                        help='Extra local_runner.py argument, repeatable.')
+    args = parser.parse_args(argv)
+    output_dir = os.path.abspath(args.output_dir or tempfile.mkdtemp(prefix='speed-bench-'))
+    run_args = ['--output-dir', output_dir, *args.runner_arg]
+    if args.data_dir:
+        run_args += ['--data-dir', args.data_dir]
+    else:
+        run_args += ['--source', 'synthetic', '--synthetic-ratings', str(args.synthetic),
+                     # Synthetic data are noisier than MovieLens; time every stage anyway.
+                     '--rmse-threshold', '10']
+        # Writing the synthetic files is data preparation, not pipeline time.
+        sys.path.insert(0, ROOT)
+        from components.movielens import synthetic
+        from pipeline import configs
+        synthetic.write_grouplens(
+            os.path.join(output_dir, 'synthetic-data',
+                         f'{args.synthetic}-ratings-seed{configs.DEFAULT_SEED}'),
+            args.synthetic, seed=configs.DEFAULT_SEED)
+
+    cold_s, cold_rss, cold = timed_run(run_args)
+    warm_s, warm_rss, warm = timed_run(run_args)
+    train_examples = cold['data']['split_counts']['train']
+    trainer_s = cold['components']['Trainer']['seconds']
+    print(f'{"component":<32} {"cold s":>8} {"warm s":>8}')
+    for name, timing in cold['components'].items():
+        warm_timing = warm['components'].get(name, {})
+        cached = ' (cached)' if warm_timing.get('cached') else ''
+        print(f'{name:<32} {timing["seconds"]:8.1f} {warm_timing.get("seconds", 0):8.1f}{cached}')
+    print(f'{"whole run (process start to exit)":<32} {cold_s:8.1f} {warm_s:8.1f}')
+    print(f'peak RSS {max(cold_rss, warm_rss):.0f} MB; test RMSE {cold["test_rmse"]:.4f}; '
+          f'Trainer {train_examples / trainer_s:.0f} train examples/s')
+    print(json.dumps({
+        'cold_s': round(cold_s, 1), 'warm_s': round(warm_s, 1),
+        'components': {name: t['seconds'] for name, t in cold['components'].items()},
+        'warm_components': {name: t['seconds'] for name, t in warm['components'].items()},
+        'peak_rss_mb': round(max(cold_rss, warm_rss)),
+        'test_rmse': cold['test_rmse'],
+        'split_counts': cold['data']['split_counts'],
+        'trainer_examples_per_s': round(train_examples / trainer_s),
+    }))
+
+
+if __name__ == '__main__':
+    main()
