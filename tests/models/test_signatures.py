@@ -16,7 +16,9 @@ from models import features
 from models.ranking import signatures
 from tests.models import data
 
-DOC = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, 'docs', 'serving.md')
+ROOT = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
+DOC = os.path.join(ROOT, 'docs', 'serving.md')
+README = os.path.join(ROOT, 'README.md')
 UNKNOWN_TITLE = 'No Such Movie (2031)'
 
 
@@ -58,9 +60,12 @@ def contract_table():
 
 
 def documented_requests():
-    """The REST request bodies of docs/serving.md: its JSON blocks with a signature_name."""
-    with open(DOC, encoding='utf-8') as f:
-        blocks = re.findall(r'```json\n(.*?)```', f.read(), flags=re.DOTALL)
+    """The REST request bodies of the README and docs/serving.md: their JSON blocks with a
+    signature_name."""
+    blocks = []
+    for path in (README, DOC):
+        with open(path, encoding='utf-8') as f:
+            blocks += re.findall(r'```json\n(.*?)```', f.read(), flags=re.DOTALL)
     return [body for body in map(json.loads, blocks) if 'signature_name' in body]
 
 
