@@ -347,24 +347,26 @@ class User(NamedTuple):
 
 def read_movies(layout: Layout) -> Dict[str, Movie]:
     """The movie file, by canonical movie id."""
-    data_file = layout.movies
-    movies: Dict[str, Movie] = {}
+    parse = _parse_100k_movie if layout.format == FORMAT_100K else _parse_1m_movie
+    return _read_table(layout.movies, parse, 'movie')
+
+
+def _read_table(data_file: DataFile, parse, kind: str) -> Dict:
+    """A movie or user file, by canonical id; an id listed twice is an error."""
+    rows: Dict = {}
     first_lines: Dict[str, int] = {}
     for line_number, text in _table_lines(data_file):
-        if layout.format == FORMAT_100K:
-            movie_id, movie = _parse_100k_movie(text, data_file, line_number)
-        else:
-            movie_id, movie = _parse_1m_movie(text, data_file, line_number)
-        if movie_id in movies:
+        row_id, row = parse(text, data_file, line_number)
+        if row_id in rows:
             raise _table_error(data_file, line_number,
-                               f'movie id {quote(movie_id)} is listed a second time (first on '
-                               f'line {first_lines[movie_id]})')
-        movies[movie_id] = movie
-        first_lines[movie_id] = line_number
-    if not movies:
-        raise BadInputError(f'{data_file.name} is empty: it lists no movies. Point '
+                               f'{kind} id {quote(row_id)} is listed a second time (first on '
+                               f'line {first_lines[row_id]})')
+        rows[row_id] = row
+        first_lines[row_id] = line_number
+    if not rows:
+        raise BadInputError(f'{data_file.name} is empty: it lists no {kind}s. Point '
                             f'{DATA_DIR_FLAG} at a complete MovieLens folder or zip.')
-    return movies
+    return rows
 
 
 def _parse_100k_movie(text: str, data_file: DataFile, line_number: int) -> Tuple[str, Movie]:
@@ -399,24 +401,8 @@ def _parse_1m_movie(text: str, data_file: DataFile, line_number: int) -> Tuple[s
 
 def read_users(layout: Layout) -> Dict[str, User]:
     """The user file, by canonical user id."""
-    data_file = layout.users
-    users: Dict[str, User] = {}
-    first_lines: Dict[str, int] = {}
-    for line_number, text in _table_lines(data_file):
-        if layout.format == FORMAT_100K:
-            user_id, user = _parse_100k_user(text, data_file, line_number)
-        else:
-            user_id, user = _parse_1m_user(text, data_file, line_number)
-        if user_id in users:
-            raise _table_error(data_file, line_number,
-                               f'user id {quote(user_id)} is listed a second time (first on '
-                               f'line {first_lines[user_id]})')
-        users[user_id] = user
-        first_lines[user_id] = line_number
-    if not users:
-        raise BadInputError(f'{data_file.name} is empty: it lists no users. Point '
-                            f'{DATA_DIR_FLAG} at a complete MovieLens folder or zip.')
-    return users
+    parse = _parse_100k_user if layout.format == FORMAT_100K else _parse_1m_user
+    return _read_table(layout.users, parse, 'user')
 
 
 def _parse_100k_user(text: str, data_file: DataFile, line_number: int) -> Tuple[str, User]:
