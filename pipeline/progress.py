@@ -18,9 +18,9 @@ _DONE_STATES = {run_record.Execution.COMPLETE: 'done', run_record.Execution.CACH
 class ComponentProgress:
     """Context manager: prints `component  state  seconds` lines while a run goes on."""
 
-    def __init__(self, metadata_path: str, stream=sys.stdout, interval_seconds: float = 0.5):
+    def __init__(self, metadata_path: str, stream=None, interval_seconds: float = 0.5):
         self._metadata_path = metadata_path
-        self._stream = stream
+        self._stream = stream or sys.stdout
         self._interval = interval_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
