@@ -1,0 +1,326 @@
+"""The run report, built from real pipeline runs: a complete one, its cached rerun, and one
+that the anomaly gate stopped."""
+import glob
+import html
+import json
+import math
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import local_runner
+import report as report_cli
+from components.movielens import synthetic
+from models import features
+from models.ranking.trainer import HISTORY_FILE
+from pipeline import report, run_record, run_summary
+from tests.pipeline.conftest import SYNTHETIC_RUN_FLAGS
+
+pytestmark = pytest.mark.e2e
+
+FIGURES = {'ratings.png', 'long_tail.png', 'training.png', 'rmse.png', 'slices.png',
+           'predictions.png', 'timings.png'}
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+ANOMALOUS_AGE = 150  # outside the schema's domain of raw_user_age (1..120)
+
+
+class _PageParser(HTMLParser):
+    """The page's images, links, scripts and every attribute that could fetch something."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.fetched, self.scripts = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == 'img':
+            self.images.append(attrs['src'])
+        if tag == 'script':
+            self.scripts += 1
+        self.fetched.extend(value for name, value in attrs.items()
+                            if name in ('src', 'href', 'srcset', 'data') and value)
+
+
+def parse(page: str) -> _PageParser:
+    parser = _PageParser()
+    parser.feed(page)
+    return parser
+
+
+def value_by_id(page: str, element_id: str) -> str:
+    match = re.search(rf'id="{re.escape(element_id)}">([^<]*)<', page)
+    assert match, f'the page has no element with id {element_id!r}'
+    return html.unescape(match.group(1))
+
+
+def section(page: str, anchor: str) -> str:
+    match = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S)
+    assert match, f'the page has no section {anchor!r}'
+    return match.group(1)
+
+
+def text(fragment: str) -> str:
+    """The visible text of some HTML, whitespace collapsed."""
+    return ' '.join(html.unescape(re.sub(r'<[^>]+>', ' ', fragment)).split())
+
+
+def snapshot(output_dir, destination, **build_args):
+    """Builds the report and copies it away, so that a later run in the dir cannot change
+    what a test sees."""
+    result = report.build_report(output_dir, **build_args)
+    copy = shutil.copytree(os.path.dirname(result.path), destination)
+    with open(os.path.join(copy, report.INDEX_FILE), encoding='utf-8') as f:
+        page = f.read()
+    return {'dir': copy, 'page': page, 'problems': result.problems,
+            'seconds': result.seconds}
+
+
+def read_summary(output_dir):
+    with open(os.path.join(output_dir, run_summary.SUMMARY_FILE)) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def first_report(synthetic_run, tmp_path_factory):
+    built = snapshot(synthetic_run, str(tmp_path_factory.mktemp('first') / 'report'))
+    built['summary'] = read_summary(synthetic_run)
+    return built
+
+
+@pytest.fixture(scope='module')
+def rerun_report(first_report, synthetic_run, tmp_path_factory):
+    """The same pipeline again: everything up to the Trainer cached, the Evaluator compares
+    the model with itself, the last blessed model."""
+    code = local_runner.main(['--output-dir', synthetic_run, *SYNTHETIC_RUN_FLAGS])
+    assert code == 0
+    built = snapshot(synthetic_run, str(tmp_path_factory.mktemp('rerun') / 'report'))
+    built['summary'] = read_summary(synthetic_run)
+    return built
+
+
+@pytest.fixture(scope='module')
+def anomalous_run(tmp_path_factory):
+    """The output dir of a run stopped by the AnomalyGate: one user is 150 years old."""
+    root = tmp_path_factory.mktemp('anomalous')
+    data_dir = synthetic.write_grouplens(str(root / 'data'), 3000, seed=1)
+    users_path = os.path.join(data_dir, 'u.user')
+    with open(users_path) as f:
+        users = f.read().splitlines()
+    fields = users[0].split('|')
+    fields[1] = str(ANOMALOUS_AGE)  # u.user: id|age|gender|occupation|zip
+    users[0] = '|'.join(fields)
+    with open(users_path, 'w') as f:
+        f.write('\n'.join(users) + '\n')
+    output_dir = str(root / 'run')
+    assert local_runner.main(['--output-dir', output_dir, '--data-dir', data_dir]) != 0
+    return output_dir
+
+
+FAILURE_MESSAGE = 'The examples do not match the schema (pipeline/schema/schema.pbtxt)'
+
+
+@pytest.fixture(scope='module')
+def anomalous_report(anomalous_run, tmp_path_factory):
+    return snapshot(anomalous_run, str(tmp_path_factory.mktemp('anomalous-report') / 'r'),
+                    failure_message=FAILURE_MESSAGE)
+
+
+# A complete run.
+
+def test_every_figure_on_the_page_is_a_png_written_next_to_it(first_report):
+    images = parse(first_report['page']).images
+    assert set(images) == FIGURES
+    for name in images:
+        path = os.path.join(first_report['dir'], name)
+        assert os.path.isfile(path), f'{name} is on the page but was not written'
+        with open(path, 'rb') as f:
+            content = f.read()
+        assert content.startswith(PNG_SIGNATURE), f'{name} is not a PNG'
+        assert len(content) > 5000, f'{name} is only {len(content)} bytes'
+
+
+def test_page_needs_no_network_and_no_javascript(first_report):
+    page = parse(first_report['page'])
+    assert page.scripts == 0
+    assert page.fetched, 'the parser found no links or images at all'
+    for target in page.fetched:
+        # Only the page's own figures and in-page anchors.
+        assert target.startswith('#') or re.fullmatch(r'[\w.-]+\.png', target), target
+    assert '://' not in re.sub(r'<footer>.*</footer>', '', first_report['page'], flags=re.S)
+
+
+def test_numbers_on_the_page_are_those_of_run_summary(first_report):
+    page, summary = first_report['page'], first_report['summary']
+    assert float(value_by_id(page, 'test-rmse')) == pytest.approx(summary['test_rmse'],
+                                                                  abs=5e-5)
+    assert float(value_by_id(page, 'eval-rmse')) == pytest.approx(summary['eval_rmse'],
+                                                                  abs=5e-5)
+    for split, count in summary['data']['split_counts'].items():
+        assert int(value_by_id(page, f'count-{split}').replace(',', '')) == count
+    assert summary['blessed'] is True
+    assert value_by_id(page, 'blessed') == 'yes'
+    assert value_by_id(page, 'pushed-model-dir') == summary['pushed_model_dir']
+    assert value_by_id(page, 'pushed-version') == os.path.basename(
+        summary['pushed_model_dir'])
+    assert 'run summary from run_summary.json' in page
+
+
+def test_every_part_of_a_complete_run_is_built(first_report):
+    assert first_report['problems'] == []
+    assert 'class="section-error"' not in first_report['page']
+    assert 'class="missing"' not in first_report['page']
+    assert first_report['seconds'] < 20
+
+
+def test_global_mean_baseline_is_the_rmse_of_the_train_mean_on_test(first_report,
+                                                                    synthetic_run):
+    store = run_record.connect(os.path.join(synthetic_run, report.METADATA_FILE))
+    examples = run_record.RunRecord(store).outputs(report.EXAMPLE_GEN)['examples'][0]
+
+    def ratings(split):
+        files = glob.glob(os.path.join(examples.uri, f'Split-{split}', '*.gz'))
+        spec = {features.LABEL: tf.io.FixedLenFeature([], tf.float32)}
+        batches = tf.data.TFRecordDataset(files, compression_type='GZIP').batch(10_000)
+        return np.concatenate([tf.io.parse_example(b, spec)[features.LABEL].numpy()
+                               for b in batches])
+
+    train_mean = ratings(features.TRAIN_SPLIT).mean()
+    expected = math.sqrt(np.mean((ratings(features.TEST_SPLIT) - train_mean) ** 2))
+    shown = float(value_by_id(first_report['page'], 'global-mean-rmse'))
+    assert shown == pytest.approx(expected, abs=2e-4)
+    # A baseline only means something if the model beats it.
+    assert first_report['summary']['test_rmse'] < shown
+
+
+def test_predicted_vs_actual_scores_what_tfma_scored(first_report):
+    # Every test example goes through the model (far fewer than the sample limit), so the
+    # RMSE of the plotted predictions is the Evaluator's own.
+    shown = float(value_by_id(first_report['page'], 'prediction-rmse'))
+    assert shown == pytest.approx(first_report['summary']['test_rmse'], abs=1e-3)
+
+
+def test_training_marks_the_epoch_early_stopping_kept(first_report, synthetic_run):
+    store = run_record.connect(os.path.join(synthetic_run, report.METADATA_FILE))
+    record = run_record.RunRecord(store)
+    # The first run's Trainer: the rerun's is a cached copy of the same execution's outputs.
+    model_run = record.outputs(report.TRAINER)['model_run'][0]
+    with open(os.path.join(model_run.uri, HISTORY_FILE)) as f:
+        history = json.load(f)
+    for number, member in enumerate(history['members'], 1):
+        best = int(np.argmin(member['val_rmse'])) + 1
+        assert int(value_by_id(first_report['page'], f'best-epoch-{number}')) == best
+
+
+def test_pushed_model_lists_its_signatures_and_a_rank_call(first_report):
+    model = text(section(first_report['page'], 'model'))
+    for signature in ('serving_default', 'predict_rating', 'rank', 'top_k'):
+        assert signature in model
+    assert '__saved_model_init_op' not in model
+    assert 'user_id: string[]' in model and 'k: int32[]' in model
+    serving_dir = os.path.dirname(first_report['summary']['pushed_model_dir'])
+    assert re.search(rf'python rank.py --model-dir {re.escape(serving_dir)} --user-id \S+ '
+                     r'--top-k 10', model)
+
+
+def test_timings_list_every_component_of_the_run(first_report):
+    rows = re.findall(r'<tr><td>([\w-]+)</td><td>(\w+)</td><td class="num">([\d.]+)</td>',
+                      section(first_report['page'], 'timings'))
+    components = first_report['summary']['components']
+    assert [name for name, _, _ in rows] == list(components), rows
+    for name, state, seconds in rows:
+        assert state == 'done', rows
+        # Shown to 0.1 s.
+        assert float(seconds) == pytest.approx(components[name]['seconds'], abs=0.051), rows
+
+
+# The same run again, from the cache.
+
+def test_rerun_marks_the_components_taken_from_the_cache(rerun_report):
+    rows = dict(re.findall(r'<tr><td>([\w-]+)</td><td>(\w+)</td>',
+                           section(rerun_report['page'], 'timings')))
+    components = rerun_report['summary']['components']
+    assert rows['Trainer'] == 'cached' and rows['Evaluator'] == 'done'
+    for name, timing in components.items():
+        assert (rows[name] == 'cached') == timing['cached'], name
+
+
+def test_rerun_compares_with_the_last_blessed_model_and_says_why_nothing_was_pushed(
+        first_report, rerun_report):
+    assert rerun_report['problems'] == []
+    evaluation = text(section(rerun_report['page'], 'evaluation'))
+    assert 'last blessed model' in evaluation
+    assert "(the same model as this run's)" in evaluation
+    assert 'not blessed' in evaluation and 'not better than the model already served' in evaluation
+    assert value_by_id(rerun_report['page'], 'blessed') == 'no'
+    model = text(section(rerun_report['page'], 'model'))
+    first_version = os.path.basename(first_report['summary']['pushed_model_dir'])
+    assert 'the Evaluator did not bless the model' in model
+    assert f'still serves version {first_version}' in model
+
+
+# A run stopped by the anomaly gate.
+
+def test_stopped_run_gets_a_report_that_lists_the_anomaly(anomalous_report):
+    page = anomalous_report['page']
+    assert anomalous_report['problems'] == []
+    assert 'stopped: AnomalyGate failed' in text(page)
+    assert FAILURE_MESSAGE in text(page)
+    anomalies = text(re.search(r'<ul class="anomalies" id="anomalies">(.*?)</ul>', page,
+                               re.S).group(1))
+    for split in features.SPLITS:
+        assert (f"{split}: feature 'raw_user_age': Out-of-range values. Unexpectedly large "
+                f'value: {ANOMALOUS_AGE}.') in anomalies
+
+
+def test_stopped_run_says_why_each_later_part_is_missing(anomalous_report):
+    page = anomalous_report['page']
+    assert ('Trainer did not run: the run stopped when AnomalyGate failed'
+            in text(section(page, 'training')))
+    assert ('Evaluator did not run: the run stopped when AnomalyGate failed'
+            in text(section(page, 'evaluation')))
+    assert 'Nothing was pushed. Pusher did not run' in text(section(page, 'model'))
+    assert value_by_id(page, 'test-rmse') == 'n/a'
+    # What did run is still shown: the data section has its figures.
+    assert {'ratings.png', 'long_tail.png', 'timings.png'} <= set(parse(page).images)
+    assert 'FAILED' in text(section(page, 'timings'))
+
+
+def test_summary_left_by_an_earlier_run_is_not_reported_as_this_one(anomalous_run, tmp_path):
+    # The runner writes run_summary.json only for a complete run; the one in the dir then
+    # belongs to an earlier run.
+    summary_path = os.path.join(anomalous_run, run_summary.SUMMARY_FILE)
+    with open(summary_path, 'w') as f:
+        json.dump({'test_rmse': 0.1234, 'eval_rmse': 0.1234, 'blessed': True,
+                   'pushed_model_dir': '/elsewhere/1', 'components': {},
+                   'data': {'split_counts': {}}, 'wall_seconds': 1.0}, f)
+    os.utime(summary_path, (0, 0))
+    try:
+        page = snapshot(anomalous_run, str(tmp_path / 'report'))['page']
+    finally:
+        os.remove(summary_path)
+    assert value_by_id(page, 'test-rmse') == 'n/a'
+    assert value_by_id(page, 'pushed-model-dir') == 'nothing pushed'
+    assert 'run_summary.json is from an earlier run' in page
+
+
+# The command line.
+
+def test_cli_rewrites_the_report_of_an_existing_run(anomalous_run, capsys):
+    index = os.path.join(anomalous_run, report.REPORT_DIR, report.INDEX_FILE)
+    if os.path.exists(index):
+        os.remove(index)
+    assert report_cli.main(['--output-dir', anomalous_run]) == 0
+    assert os.path.getsize(index) > 0
+    assert f'Report written to {index}' in capsys.readouterr().out
+
+
+def test_cli_without_a_run_names_the_missing_file(tmp_path, capsys):
+    assert report_cli.main(['--output-dir', str(tmp_path)]) == report_cli.EXIT_NO_RUN
+    error = capsys.readouterr().err
+    assert os.path.join(str(tmp_path), report.METADATA_FILE) in error
+    assert 'local_runner.py' in error
