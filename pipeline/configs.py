@@ -43,7 +43,9 @@ DEFAULT_ARCHITECTURE = 'hybrid'
 # Evaluator: a model is blessed only when its test RMSE is at most this bound and it beats
 # the last blessed model by at least the minimum improvement: a model that is not better
 # never replaces the served one.
-RMSE_UPPER_BOUND = 1.0
+# 0.93: above the worst seed of our model on ml-100k (0.89, README "Model quality"), below
+# the classical user + item bias baseline (0.94): a model that loses to it never ships.
+RMSE_UPPER_BOUND = 0.93
 RMSE_MIN_IMPROVEMENT = 1e-4
 EVAL_BATCH_SIZE = 4096
 SLICES = ('user_gender', 'bucketized_user_age')
