@@ -48,6 +48,7 @@ RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
 # (from /, where the sources are not on sys.path): a broken image fails here, not in a run.
 RUN cd / && python -c "\
 from components.anomaly_gate import AnomalyGate_Executor; \
+from components.atomic_pusher import AtomicPushExecutor; \
 from components.movielens.executor import Executor; \
 from models.preprocessing import preprocessing_fn; \
 from models.ranking.trainer import run_fn; \

@@ -3,7 +3,11 @@
     python local_runner.py --data-dir path/to/ml-100k --output-dir output
 
 Everything a run writes goes under --output-dir: the pipeline root, metadata.sqlite, the
-served model (serving_model/<version>/) and run_summary.json.
+served model (serving_model/<version>/) and run_summary.json. A run holds the lock
+<output-dir>/.lock throughout, so a second run into the same dir refuses to start.
+
+Exit codes: 0 when the run completed, blessed or not; 1 when the data or a component
+failed, with the reason on stderr; 75 when another run holds the output dir.
 """
 import os
 
@@ -11,8 +15,12 @@ import os
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import datetime  # noqa: E402
+import fcntl  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -22,6 +30,15 @@ from pipeline import configs, flags  # noqa: E402
 # Beam workers install the project from it. Naming it also stops TFX from packaging its own
 # sources for Beam before every component, which costs a second each time.
 SETUP_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'setup.py')
+
+LOCK_FILE = '.lock'
+EXIT_FAILED = 1
+# sysexits' EX_TEMPFAIL: nothing is wrong, try again later.
+EXIT_BUSY = 75
+
+
+class OutputDirBusy(Exception):
+    """Another run holds the output dir; the message names the lock file and that run."""
 
 
 def parse_args(argv=None):
@@ -62,53 +79,163 @@ def resolve_data_path(args) -> str:
     return download.fetch_grouplens(os.path.join(args.output_dir, 'downloads'))
 
 
+@contextlib.contextmanager
+def exclusive_run(output_dir: str):
+    """Holds <output_dir>/.lock while the block runs; raises OutputDirBusy at once if
+    another process holds it.
+
+    An flock, not a pid file: the kernel releases it when its process ends, however it
+    ends, so a killed run never leaves a stale lock. The file names the holder, for the
+    message of the run that is refused.
+    """
+    path = os.path.join(output_dir, LOCK_FILE)
+    # Not opened with truncation: that would wipe the holder's details before we know
+    # whether there is a holder.
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputDirBusy(f'{output_dir} is in use by another run: {path} is held by '
+                                f'{_lock_holder(descriptor)}. Wait for that run to end, or '
+                                'pass another --output-dir.') from None
+        holder = {'pid': os.getpid(), 'host': socket.gethostname(),
+                  'started': datetime.datetime.now().isoformat(timespec='seconds'),
+                  'command': ' '.join(sys.argv)}
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, json.dumps(holder).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(descriptor, 0)
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _lock_holder(descriptor: int) -> str:
+    """The process that holds the lock, as it described itself in the lock file."""
+    try:
+        holder = json.loads(os.pread(descriptor, 4096, 0))
+        return (f'process {holder["pid"]} on {holder["host"]} ({holder["command"]}), '
+                f'running since {holder["started"]}')
+    except (ValueError, KeyError, TypeError):
+        # The holder took the lock a moment ago and has not written its details yet.
+        return 'a process that is just starting'
+
+
+class _DataErrorTracebacks(logging.Filter):
+    """Drops Beam's log of a data error's traceback: the run's last line states the error,
+    and a traceback would only bury it. Tracebacks of anything else are kept."""
+
+    def __init__(self, data_errors):
+        super().__init__()
+        self._data_errors = data_errors
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, self._data_errors)
+
+
+def _unused_query_feature(record) -> bool:
+    # TFX's resolver says this on every component; it is about an unused query feature.
+    return 'property_predicate' not in str(record.msg)
+
+
+@contextlib.contextmanager
+def _quiet_logs(verbose: bool):
+    """TFX's INFO logs and the tracebacks of data errors off, unless --verbose; restored
+    afterwards, so that runs in one process (the tests) do not pile up filters."""
+    if verbose:
+        yield
+        return
+    from components.anomaly_gate import DataAnomaliesError
+    from components.movielens import BadInputError
+
+    absl_logger = logging.getLogger('absl')
+    beam_logger = logging.getLogger('apache_beam.runners.common')
+    data_errors = _DataErrorTracebacks((BadInputError, DataAnomaliesError))
+    level = absl_logger.level
+    absl_logger.setLevel(logging.WARNING)
+    absl_logger.addFilter(_unused_query_feature)
+    beam_logger.addFilter(data_errors)
+    try:
+        yield
+    finally:
+        beam_logger.removeFilter(data_errors)
+        absl_logger.removeFilter(_unused_query_feature)
+        absl_logger.setLevel(level)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.output_dir = os.path.abspath(args.output_dir)
+    os.makedirs(args.output_dir, exist_ok=True)
+    try:
+        with exclusive_run(args.output_dir):
+            return _run(args)
+    except OutputDirBusy as busy:
+        print(f'error: {busy}', file=sys.stderr)
+        return EXIT_BUSY
+
+
+def _run(args) -> int:
     # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
     warnings.filterwarnings('ignore', category=FutureWarning)
     from tfx import v1 as tfx
 
+    from components.movielens import BadInputError
     from pipeline import pipeline as pipeline_module
+    from pipeline import run_record
     from pipeline import run_summary
     from pipeline.progress import ComponentProgress
 
-    args.output_dir = os.path.abspath(args.output_dir)
-    os.makedirs(args.output_dir, exist_ok=True)
     started = time.monotonic()
-    data_path = resolve_data_path(args)
     metadata_path = os.path.join(args.output_dir, 'metadata.sqlite')
-    pipeline = pipeline_module.create_pipeline(
-        pipeline_root=os.path.join(args.output_dir, 'pipeline_root'),
-        data_path=data_path,
-        serving_model_dir=os.path.join(args.output_dir, 'serving_model'),
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            metadata_path),
-        beam_pipeline_args=[*configs.BEAM_PIPELINE_ARGS, f'--setup_file={SETUP_FILE}',
-                            *args.beam_args],
-        enable_cache=not args.no_cache,
-        **flags.training_settings(args))
+    try:
+        data_path = resolve_data_path(args)
+        # MovieLensExampleGen checks local data already here, before anything runs.
+        pipeline = pipeline_module.create_pipeline(
+            pipeline_root=os.path.join(args.output_dir, 'pipeline_root'),
+            data_path=data_path,
+            serving_model_dir=os.path.join(args.output_dir, 'serving_model'),
+            metadata_connection_config=(
+                tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)),
+            beam_pipeline_args=[*configs.BEAM_PIPELINE_ARGS, f'--setup_file={SETUP_FILE}',
+                                *args.beam_args],
+            enable_cache=not args.no_cache,
+            **flags.training_settings(args))
+    except BadInputError as error:
+        print(f'The run did not start: {error}', file=sys.stderr)
+        return EXIT_FAILED
 
     print(f'Running {configs.PIPELINE_NAME} on {data_path} -> {args.output_dir}', flush=True)
-    if not args.verbose:
-        absl_logger = logging.getLogger('absl')
-        absl_logger.setLevel(logging.WARNING)
-        # TFX's resolver says this on every component; it is about an unused query feature.
-        absl_logger.addFilter(lambda record: 'property_predicate' not in str(record.msg))
     failure = None
-    with ComponentProgress(metadata_path) as progress:
+    with _quiet_logs(args.verbose), ComponentProgress(metadata_path) as progress:
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
         except Exception as error:  # noqa: BLE001 -- reported below, with a non-zero exit
             failure = error
     if failure is not None:
-        print(f'\nThe run failed: {failure}', file=sys.stderr)
-        return 1
+        executions = progress.record.executions() if progress.record else {}
+        failed = [node_id for node_id, execution in executions.items()
+                  if execution.last_known_state == run_record.Execution.FAILED]
+        where = f' in {", ".join(failed)}' if failed else ''
+        print(f'\nThe run failed{where}: {failure}', file=sys.stderr)
+        if 'Pusher' not in failed:
+            print('No model was pushed; the served versions are unchanged.', file=sys.stderr)
+        return EXIT_FAILED
 
     summary = run_summary.build(progress.record, configs.PIPELINE_NAME, args.source, data_path,
                                 time.monotonic() - started)
     path = run_summary.write(summary, args.output_dir)
     print(json.dumps(summary, indent=2))
     print(f'Summary written to {path}')
+    if summary['data']['skipped_rows']:
+        print(f"Skipped {summary['data']['skipped_rows']} bad rating rows (--skip-bad-rows).")
+    if summary['gate']:
+        print(f"Model gate: {summary['gate']['reason']}.")
+    if summary['pushed_model_dir']:
+        print(f"Pushed to {summary['pushed_model_dir']}")
     return 0
 
 

@@ -5,6 +5,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
+from components.atomic_pusher import AtomicPusher
 from components.movielens import MovieLensExampleGen
 from models import features
 from pipeline import configs
@@ -95,11 +96,14 @@ def create_pipeline(
         baseline_model=model_resolver.outputs['model'],
         example_splits=[features.TEST_SPLIT],
         eval_config=eval_config(rmse_upper_bound))
-    pusher = tfx.components.Pusher(
+    # TFX's Pusher, but a version appears only once it is completely copied; the id stays
+    # 'Pusher', as MLMD, the run summary and the Kubeflow task know it.
+    pusher = AtomicPusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+    ).with_id('Pusher')
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,

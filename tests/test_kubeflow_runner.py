@@ -54,6 +54,7 @@ BEAM_COMPONENTS = ('MovieLensExampleGen', 'StatisticsGen', 'Transform', 'Evaluat
 PROJECT_DOTTED_PATHS = {
     'components.movielens.executor.Executor',
     'components.anomaly_gate.AnomalyGate_Executor',
+    'components.atomic_pusher.AtomicPushExecutor',
     configs.PREPROCESSING_FN,
     configs.RUN_FN,
 }

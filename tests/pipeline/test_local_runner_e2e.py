@@ -15,7 +15,7 @@ COMPONENTS = {'MovieLensExampleGen', 'StatisticsGen', 'ImportSchemaGen', 'Exampl
               'AnomalyGate', 'Transform', 'Trainer', 'latest_blessed_model_resolver',
               'Evaluator', 'Pusher'}
 SUMMARY_KEYS = {'pipeline_name', 'data', 'test_rmse', 'eval_rmse', 'blessed',
-                'pushed_model_dir', 'components', 'wall_seconds'}
+                'pushed_model_dir', 'gate', 'components', 'wall_seconds'}
 RATINGS = 6000
 # Small synthetic data cannot reach MovieLens quality; this bound still rejects a model that
 # learnt nothing (predicting the mean scores about 1.1 on it).
