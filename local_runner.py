@@ -20,6 +20,7 @@ import datetime  # noqa: E402
 import fcntl  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import pathlib  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -181,7 +182,8 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
     warnings.filterwarnings('ignore', category=FutureWarning)
-    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from components.movielens import BadInputError
     from pipeline import pipeline as pipeline_module
@@ -199,7 +201,7 @@ def _run(args) -> int:
             data_path=data_path,
             serving_model_dir=os.path.join(args.output_dir, 'serving_model'),
             metadata_connection_config=(
-                tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)),
+                metadata.sqlite_metadata_connection_config(metadata_path)),
             beam_pipeline_args=[*configs.BEAM_PIPELINE_ARGS, f'--setup_file={SETUP_FILE}',
                                 *args.beam_args],
             enable_cache=not args.no_cache,
@@ -212,7 +214,7 @@ def _run(args) -> int:
     failure = None
     with _quiet_logs(args.verbose), ComponentProgress(metadata_path) as progress:
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            LocalDagRunner().run(pipeline)
         except Exception as error:  # noqa: BLE001 -- reported below, with a non-zero exit
             failure = error
     if failure is not None:
@@ -223,6 +225,7 @@ def _run(args) -> int:
         print(f'\nThe run failed{where}: {failure}', file=sys.stderr)
         if 'Pusher' not in failed:
             print('No model was pushed; the served versions are unchanged.', file=sys.stderr)
+        _write_report(args.output_dir, failure_message=str(failure))
         return EXIT_FAILED
 
     summary = run_summary.build(progress.record, configs.PIPELINE_NAME, args.source, data_path,
@@ -236,7 +239,20 @@ def _run(args) -> int:
         print(f"Model gate: {summary['gate']['reason']}.")
     if summary['pushed_model_dir']:
         print(f"Pushed to {summary['pushed_model_dir']}")
+    _write_report(args.output_dir)
     return 0
+
+
+def _write_report(output_dir, failure_message=None):
+    """<output-dir>/report/index.html; see pipeline/report.py."""
+    from pipeline import report
+    try:
+        result = report.build_report(output_dir, failure_message)
+    except report.NoRunError:
+        return  # nothing was recorded in MLMD: nothing to report
+    print(f'Report: {pathlib.Path(result.path).as_uri()} ({result.seconds:.1f} s)')
+    for problem in result.problems:
+        print(f'warning: part of the report could not be built: {problem}', file=sys.stderr)
 
 
 if __name__ == '__main__':

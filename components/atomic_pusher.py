@@ -33,7 +33,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import proto_utils
-from tfx.v1.components import Pusher
+from tfx.components.pusher.component import Pusher
 
 # TF Serving loads only the versions named by a number.
 _VERSION_NAME = re.compile(r'[0-9]+')

@@ -2,7 +2,14 @@
 from typing import Any, Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+from tfx.components import Evaluator, ExampleValidator, StatisticsGen, Trainer, Transform
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy)
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
+from tfx.types import Channel, standard_artifacts
 
 from components.anomaly_gate import AnomalyGate
 from components.atomic_pusher import AtomicPusher
@@ -56,41 +63,41 @@ def create_pipeline(
         beam_pipeline_args: Optional[List[str]] = None,
         enable_cache: bool = True,
         pipeline_name: str = configs.PIPELINE_NAME,
-) -> tfx.dsl.Pipeline:
+) -> tfx_pipeline.Pipeline:
     """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator
     (against the last blessed model) -> Pusher."""
     example_gen = MovieLensExampleGen(
         data_path=data_path, source=source, tfds_name=tfds_name,
         predefined_split=predefined_split, skip_bad_rows=skip_bad_rows,
         split_buckets=configs.SPLIT_BUCKETS)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
-    example_validator = tfx.components.ExampleValidator(
+    statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
+    schema_gen = ImportSchemaGen(schema_file=schema_file)
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs['anomalies'],
                                schema=schema_gen.outputs['schema'])
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs['examples'],
         schema=anomaly_gate.outputs['validated_schema'],
         preprocessing_fn=configs.PREPROCESSING_FN,
-        splits_config=tfx.proto.SplitsConfig(analyze=[features.TRAIN_SPLIT],
+        splits_config=transform_pb2.SplitsConfig(analyze=[features.TRAIN_SPLIT],
                                              transform=list(features.SPLITS)),
         # StatisticsGen already describes the raw data; Transform's own pre- and
         # post-transform statistics would double the cost of this component.
         disable_statistics=True)
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=configs.RUN_FN,
         examples=transform.outputs['transformed_examples'],
         transform_graph=transform.outputs['transform_graph'],
-        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT], num_steps=train_steps),
-        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        train_args=trainer_pb2.TrainArgs(splits=[features.TRAIN_SPLIT], num_steps=train_steps),
+        eval_args=trainer_pb2.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config={'hyperparameters': hyperparameters})
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    model_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id('latest_blessed_model_resolver')
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs['examples'],
         model=trainer.outputs['model'],
         baseline_model=model_resolver.outputs['model'],
@@ -101,11 +108,11 @@ def create_pipeline(
     pusher = AtomicPusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)),
     ).with_id('Pusher')
 
-    return tfx.dsl.Pipeline(
+    return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
