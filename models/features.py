@@ -64,6 +64,14 @@ MOVIE_GENRE_INDICES = 'movie_genre_indices'  # sparse: a movie has several genre
 MOVIE_YEAR = 'movie_year'  # release year from the title, z-scored; 0 when unknown
 
 USER_ZIP_PREFIX = 'user_zip_prefix'  # vocabulary name of the zip code's leading digits
+
+# For evaluation slices only (the model does not read them): where a user ranks by number
+# of training ratings (the vocabulary is ordered by frequency), likewise a movie.
+USER_ACTIVITY_BUCKET = 'user_activity_bucket'
+MOVIE_POPULARITY_BUCKET = 'movie_popularity_bucket'
+# Upper bounds of the buckets, as fractions of the vocabulary, most frequent first.
+FREQUENCY_RANK_BUCKETS = ((0.1, b'top 10%'), (0.5, b'10-50%'), (1.0, b'bottom 50%'))
+UNSEEN_BUCKET = b'unseen in training'
 NUM_OOV_BUCKETS = 1
 
 # What a user and a movie are described by, besides their own id. The model learns these

@@ -32,6 +32,17 @@ def release_year(titles):
     return year
 
 
+def frequency_rank_bucket(index, vocabulary_name):
+    """The bucket of a vocabulary index by its rank: tf.Transform orders a vocabulary by
+    frequency, so index / size places a user or movie among the most or least active."""
+    size = tf.cast(tft.experimental.get_vocabulary_size_by_name(vocabulary_name), tf.float64)
+    rank = tf.cast(index, tf.float64) / tf.maximum(size, 1.0)
+    bounds = tf.constant([bound for bound, _ in features.FREQUENCY_RANK_BUCKETS], tf.float64)
+    labels = tf.constant([label for _, label in features.FREQUENCY_RANK_BUCKETS]
+                         + [features.UNSEEN_BUCKET])
+    return tf.gather(labels, tf.searchsorted(bounds, rank, side='right'))
+
+
 def preprocessing_fn(inputs):
     """Maps raw MovieLens features to the model's indices and scaled numbers."""
     user_id = _squeeze(inputs[features.USER_ID])
@@ -47,9 +58,11 @@ def preprocessing_fn(inputs):
     year_std = tf.sqrt(tft.var(tf.boolean_mask(year, known_year))) + 1e-6
     scaled_year = tf.where(known_year, (year - year_mean) / year_std, 0.0)
 
+    user_index = _vocabulary_index(user_id, features.USER_ID)
+    movie_index = _vocabulary_index(movie_title, features.MOVIE_TITLE)
     return {
-        features.USER_INDEX: _vocabulary_index(user_id, features.USER_ID),
-        features.MOVIE_INDEX: _vocabulary_index(movie_title, features.MOVIE_TITLE),
+        features.USER_INDEX: user_index,
+        features.MOVIE_INDEX: movie_index,
         features.USER_GENDER_INDEX: _vocabulary_index(
             _squeeze(inputs[features.USER_GENDER]), features.USER_GENDER),
         features.USER_AGE_INDEX: _vocabulary_index(age_bucket, features.BUCKETIZED_USER_AGE),
@@ -59,5 +72,8 @@ def preprocessing_fn(inputs):
         features.MOVIE_GENRE_INDICES: _vocabulary_index(
             inputs[features.MOVIE_GENRES], features.MOVIE_GENRES),
         features.MOVIE_YEAR: scaled_year,
+        features.USER_ACTIVITY_BUCKET: frequency_rank_bucket(user_index, features.USER_ID),
+        features.MOVIE_POPULARITY_BUCKET: frequency_rank_bucket(movie_index,
+                                                                features.MOVIE_TITLE),
         features.LABEL: _squeeze(inputs[features.LABEL]),
     }

@@ -48,7 +48,9 @@ DEFAULT_ARCHITECTURE = 'hybrid'
 RMSE_UPPER_BOUND = 0.93
 RMSE_MIN_IMPROVEMENT = 1e-4
 EVAL_BATCH_SIZE = 4096
-SLICES = ('user_gender', 'bucketized_user_age')
+# Raw features, and two that Transform derives for this (models/preprocessing.py).
+SLICES = ('user_gender', 'bucketized_user_age', 'user_activity_bucket',
+          'movie_popularity_bucket')
 
 # Beam's DirectRunner. in_memory keeps one process: at MovieLens sizes, starting worker
 # processes costs more than it saves.

@@ -28,8 +28,9 @@ def eval_config(rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
             direction=tfma.MetricDirection.LOWER_IS_BETTER,
             absolute={'value': -configs.RMSE_MIN_IMPROVEMENT}))
     return tfma.EvalConfig(
-        # The slices are raw features, so TFMA needs no transform_features pass of its own.
+        # transform_features gives TFMA the activity and popularity buckets to slice by.
         model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=features.LABEL,
+                                    preprocessing_function_names=['transform_features'],
                                     inference_batch_size=configs.EVAL_BATCH_SIZE)],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key])
                                               for key in slices],

@@ -64,3 +64,21 @@ def test_release_year_parses_titles():
     titles = tf.constant(['Toy Story (1995)', 'Untitled', 'Brazil (1985) '])
     years = preprocessing.release_year(titles).numpy()
     assert years[0] == 1995 and np.isnan(years[1]) and years[2] == 1985
+
+
+def test_frequency_rank_buckets_order_users_by_activity(transform_output):
+    _, transformed = transform_output
+    by_user = {row[features.USER_INDEX]: row[features.USER_ACTIVITY_BUCKET]
+               for row in transformed}
+    # Four users: index 0 (the most active) is in the top 10%, 1 in 10-50%, 2 and 3 below.
+    assert by_user == {0: b'top 10%', 1: b'10-50%', 2: b'bottom 50%', 3: b'bottom 50%'}
+
+
+def test_frequency_rank_bucket_of_an_unseen_user_or_movie(transform_output):
+    output, _ = transform_output
+    example = serialize(make_row(user=999, movie=4, rating=3))
+    transformed = output.transform_features_layer()(
+        tf.io.parse_example([example], raw_feature_spec()))
+    assert transformed[features.USER_ACTIVITY_BUCKET].numpy().tolist() == [b'unseen in training']
+    assert transformed[features.MOVIE_POPULARITY_BUCKET].numpy().tolist() == [
+        b'unseen in training']
