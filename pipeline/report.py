@@ -34,6 +34,7 @@ from models import features
 from models.ranking import signatures
 from models.ranking.trainer import HISTORY_FILE
 from pipeline import configs, run_record, run_summary
+from pipeline.run_record import custom_property
 
 REPORT_DIR = 'report'
 INDEX_FILE = 'index.html'
@@ -264,16 +265,9 @@ def latest_run(store) -> Tuple[Optional[str], int]:
     return newest.name, min(execution_ids) - 1
 
 
-def _custom(artifact_or_execution, name):
-    value = artifact_or_execution.custom_properties.get(name)
-    if value is None:
-        return None
-    return value.string_value or value.int_value or value.double_value
-
-
 def _custom_config(execution) -> Dict[str, Any]:
     """An execution's custom_config exec property, which TFX stores as JSON."""
-    config = json.loads(_custom(execution, 'custom_config') or 'null') or {}
+    config = json.loads(custom_property(execution, 'custom_config') or 'null') or {}
     # ExampleGen wraps it in a google.protobuf.Struct.
     if 'custom_config' in config:
         config = config['custom_config'].get('value', {})
@@ -502,7 +496,7 @@ class _Page:
         skipped = ''
         try:
             examples = self.run.output(EXAMPLE_GEN, 'examples')
-            skipped_rows = _custom(examples, SKIPPED_ROWS_PROPERTY)
+            skipped_rows = custom_property(examples, SKIPPED_ROWS_PROPERTY)
             if skipped_rows:
                 skipped = (f'<p>{skipped_rows:,} malformed rating rows were skipped '
                            '(<code>--skip-bad-rows</code>).</p>')
@@ -770,10 +764,11 @@ class _Page:
             blessing = self.run.output(EVALUATOR, 'blessing')
         except Missing:
             return None
-        baseline_uri = _custom(blessing, 'baseline_model')
+        baseline_uri = custom_property(blessing, 'baseline_model')
         if not baseline_uri:
             return None
-        if _custom(blessing, 'baseline_model_id') == _custom(blessing, 'current_model_id'):
+        if (custom_property(blessing, 'baseline_model_id')
+                == custom_property(blessing, 'current_model_id')):
             # A rerun whose Trainer came from the cache compares the model with itself.
             baseline_uri += ' (the same model as this run\'s)'
         _, result = self._eval_result()
@@ -907,8 +902,8 @@ class _Page:
     def _blessing(self) -> str:
         blessing = self.run.output(EVALUATOR, 'blessing')
         evaluation, result = self._eval_result()
-        blessed = bool(_custom(blessing, 'blessed'))
-        has_baseline = bool(_custom(blessing, 'baseline_model'))
+        blessed = bool(custom_property(blessing, 'blessed'))
+        has_baseline = bool(custom_property(blessing, 'baseline_model'))
         thresholds = []
         for metric, threshold in _rmse_thresholds(result.config):
             thresholds.extend(_describe_threshold(metric, threshold))
@@ -982,21 +977,21 @@ class _Page:
             pushed = self.run.output(PUSHER, 'pushed_model')
         except Missing as missing:
             return f'Nothing was pushed. {missing}'
-        if _custom(pushed, 'pushed'):
-            return (f'The Pusher pushed to {_custom(pushed, "pushed_destination")}, but the run '
-                    'summary names no pushed dir.')
+        if custom_property(pushed, 'pushed'):
+            return (f'The Pusher pushed to {custom_property(pushed, "pushed_destination")}, '
+                    'but the run summary names no pushed dir.')
         try:
             blessing = self.run.output(EVALUATOR, 'blessing')
         except Missing as missing:
             return f'Nothing was pushed. {missing}'
-        if not _custom(blessing, 'blessed'):
+        if not custom_property(blessing, 'blessed'):
             return ('Nothing was pushed: the Evaluator did not bless the model (see '
                     f'Evaluation, Blessing). {self._still_served()}')
         return 'Nothing was pushed, although the model was blessed: see the Pusher\'s logs.'
 
     def _still_served(self) -> str:
         """Which earlier version the serving dir still serves, in words."""
-        destination = json.loads(_custom(self.run.executions[PUSHER], 'push_destination')
+        destination = json.loads(custom_property(self.run.executions[PUSHER], 'push_destination')
                                  or '{}')
         serving_dir = destination.get('filesystem', {}).get('base_directory')
         if not serving_dir or not tf.io.gfile.isdir(serving_dir):

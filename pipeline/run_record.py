@@ -61,6 +61,14 @@ class RunRecord:
         return outputs
 
 
+def custom_property(artifact_or_execution, name):
+    """A custom property's value (string, int or double), or None when it is not set."""
+    value = artifact_or_execution.custom_properties.get(name)
+    if value is None:
+        return None
+    return value.string_value or value.int_value or value.double_value
+
+
 def seconds(execution: Execution) -> float:
     return round((execution.last_update_time_since_epoch
                   - execution.create_time_since_epoch) / 1000.0, 2)

@@ -16,18 +16,12 @@ from components.movielens import SKIPPED_ROWS_PROPERTY
 from models import features
 from models.ranking.trainer import HISTORY_FILE
 from pipeline import run_record
+from pipeline.run_record import custom_property
 
 SUMMARY_FILE = 'run_summary.json'
 # The gated metric, as the eval config names its class and TFMA names its value.
 RMSE_CLASS = 'RootMeanSquaredError'
 RMSE_KEY = 'root_mean_squared_error'
-
-
-def _custom(artifact, name):
-    value = artifact.custom_properties.get(name)
-    if value is None:
-        return None
-    return value.string_value or value.int_value or value.double_value
 
 
 def split_counts(statistics_uri: str) -> Dict[str, int]:
@@ -174,10 +168,10 @@ def build(record: run_record.RunRecord, pipeline_name: str, source: str, data_pa
                  'skipped_rows': skipped_rows(examples) if examples else None},
         'test_rmse': overall_rmse(evaluation.uri) if evaluation else None,
         'eval_rmse': best_eval_rmse(model_run.uri) if model_run else None,
-        'blessed': bool(blessing and _custom(blessing, 'blessed')),
+        'blessed': bool(blessing and custom_property(blessing, 'blessed')),
         'gate': gate(evaluation.uri) if evaluation else None,
-        'pushed_model_dir': (_custom(pushed, 'pushed_destination')
-                             if pushed and _custom(pushed, 'pushed') else None),
+        'pushed_model_dir': (custom_property(pushed, 'pushed_destination')
+                             if pushed and custom_property(pushed, 'pushed') else None),
         'components': {node_id: {'seconds': run_record.seconds(e),
                                  'cached': run_record.is_cached(e)}
                        for node_id, e in record.executions().items()},
