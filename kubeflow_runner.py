@@ -98,6 +98,8 @@ def main(argv=None) -> int:
     # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
     warnings.filterwarnings('ignore', category=FutureWarning)
     from tfx import v1 as tfx
+    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+        LatestBlessedModelStrategy)
 
     from components.movielens import BadInputError
     from pipeline import pipeline as pipeline_module
@@ -115,6 +117,10 @@ def main(argv=None) -> int:
             metadata_connection_config=None,
             schema_file=IMAGE_SCHEMA_FILE,
             beam_pipeline_args=beam_pipeline_args(args.beam_args, args.image),
+            # KubeflowV2DagRunner compiles only TFX's own strategy into resolver tasks (it
+            # compares the class with ==), and those run before the Trainer, so they cannot
+            # leave out its model: an unchanged rerun re-evaluates the model against itself.
+            baseline_strategy=LatestBlessedModelStrategy,
             **flags.training_settings(args))
     except BadInputError as error:
         print(f'error: {error}', file=sys.stderr)

@@ -1,18 +1,16 @@
 """The pipeline's wiring, and nothing else: settings come from configs.py via the runners."""
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Type
 
 import tensorflow_model_analysis as tfma
 from tfx.components import Evaluator, ExampleValidator, StatisticsGen, Trainer, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
-from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy)
+from tfx.dsl.components.common.resolver import ResolverStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
-from tfx.types import Channel, standard_artifacts
 
 from components.anomaly_gate import AnomalyGate
 from components.atomic_pusher import AtomicPusher
+from components.baseline_resolver import LatestBlessedOtherModelStrategy, baseline_resolver
 from components.movielens import MovieLensExampleGen
 from models import features
 from pipeline import configs
@@ -64,9 +62,16 @@ def create_pipeline(
         beam_pipeline_args: Optional[List[str]] = None,
         enable_cache: bool = True,
         pipeline_name: str = configs.PIPELINE_NAME,
+        baseline_strategy: Type[ResolverStrategy] = LatestBlessedOtherModelStrategy,
 ) -> tfx_pipeline.Pipeline:
     """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator
-    (against the last blessed model) -> Pusher."""
+    (against the last blessed model) -> Pusher.
+
+    baseline_strategy: by default the last blessed model other than the candidate, so that
+    an unchanged rerun is served from the cache; kubeflow_runner.py passes TFX's
+    LatestBlessedModelStrategy, the only one KubeflowV2DagRunner compiles (see
+    components/baseline_resolver.py).
+    """
     example_gen = MovieLensExampleGen(
         data_path=data_path, source=source, tfds_name=tfds_name,
         predefined_split=predefined_split, skip_bad_rows=skip_bad_rows,
@@ -93,11 +98,7 @@ def create_pipeline(
         train_args=trainer_pb2.TrainArgs(splits=[features.TRAIN_SPLIT], num_steps=train_steps),
         eval_args=trainer_pb2.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config={'hyperparameters': hyperparameters})
-    model_resolver = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id('latest_blessed_model_resolver')
+    model_resolver = baseline_resolver(trainer.outputs['model'], baseline_strategy)
     evaluator = Evaluator(
         examples=example_gen.outputs['examples'],
         model=trainer.outputs['model'],

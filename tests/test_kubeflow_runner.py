@@ -409,6 +409,24 @@ def test_yaml_output_is_the_pipeline_spec_kfp_client_reads(vertex_job, kfp_spec)
         json_format.ParseDict(vertex_job, pipeline_spec_pb2.PipelineSpec())
 
 
+def test_only_tfx_own_baseline_strategy_compiles_for_kubeflow(tmp_path):
+    """Why kubeflow_runner.py passes LatestBlessedModelStrategy: KubeflowV2DagRunner
+    refuses the local default, the baseline that leaves out the candidate. When a TFX
+    release compiles it, this fails, and both runners can share the default."""
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    from pipeline import pipeline as pipeline_module
+
+    local_default = pipeline_module.create_pipeline(
+        pipeline_root=GS_ROOT, data_path='gs://bucket/ml-100k',
+        serving_model_dir='gs://bucket/models', hyperparameters={})
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=IMAGE),
+        output_dir=str(tmp_path), output_filename='pipeline.json')
+    with pytest.raises(TypeError, match='LatestBlessedOtherModelStrategy'):
+        runner.run(local_default)
+
+
 def test_data_in_a_bucket_compiles_offline(compiled):
     files, report = compiled
     outcome = report['runs']['gs_data']
