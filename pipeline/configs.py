@@ -28,14 +28,15 @@ RUN_FN = 'models.ranking.trainer.run_fn'
 NOTEBOOK_HYPERPARAMETERS = dict(
     architecture='notebook', embedding_dim=32, hidden_units=(256, 64), optimizer='adagrad',
     learning_rate=0.1, batch_size=8192, epochs=3, early_stopping_patience=0, embedding_l2=0.0,
-    dropout=0.0, ensemble_size=1, seed=DEFAULT_SEED)
+    implicit_feedback_limit=0, dropout=0.0, ensemble_size=1, seed=DEFAULT_SEED)
 
-# Our model, chosen on the eval split (see README, "Model quality"): three members
-# averaged; each stops early on eval, usually after 8-12 epochs.
+# Our model, chosen on the eval split (see README, "Model quality"): three members trained
+# together and averaged, stopping early on eval, usually after 8-12 epochs.
 HYBRID_HYPERPARAMETERS = dict(
     architecture='hybrid', embedding_dim=32, hidden_units=(128,), optimizer='adam',
-    learning_rate=0.003, batch_size=1024, epochs=40, early_stopping_patience=3,
-    embedding_l2=3e-4, dropout=0.2, ensemble_size=3, seed=DEFAULT_SEED)
+    learning_rate=0.006, batch_size=4096, epochs=40, early_stopping_patience=3,
+    embedding_l2=3e-4, implicit_feedback_limit=128, dropout=0.2, ensemble_size=3,
+    seed=DEFAULT_SEED)
 
 HYPERPARAMETERS = {'notebook': NOTEBOOK_HYPERPARAMETERS, 'hybrid': HYBRID_HYPERPARAMETERS}
 DEFAULT_ARCHITECTURE = 'hybrid'

@@ -22,6 +22,10 @@ def add_training_flags(parser: argparse.ArgumentParser, sources) -> None:
     parser.add_argument('--architecture', choices=sorted(configs.HYPERPARAMETERS),
                         default=configs.DEFAULT_ARCHITECTURE,
                         help="'notebook' is the tutorial's model, for comparison.")
+    parser.add_argument('--epochs', type=int, default=None,
+                        help='Most training epochs (default: the architecture\'s, 40 for '
+                             'hybrid); early stopping on eval may end sooner. Fewer suit '
+                             'large data, where each epoch teaches more.')
     parser.add_argument('--train-steps', type=int, default=None,
                         help='Cap on training steps (e.g. 1 for a deliberately weak model).')
     parser.add_argument('--rmse-threshold', type=float, default=configs.RMSE_UPPER_BOUND,
@@ -33,7 +37,8 @@ def add_training_flags(parser: argparse.ArgumentParser, sources) -> None:
 def training_settings(args: argparse.Namespace) -> dict:
     """The create_pipeline arguments that the training flags set."""
     return dict(
-        hyperparameters=dict(configs.HYPERPARAMETERS[args.architecture], seed=args.seed),
+        hyperparameters=dict(configs.HYPERPARAMETERS[args.architecture], seed=args.seed,
+                             **({'epochs': args.epochs} if args.epochs else {})),
         source='tfds' if args.source == 'tfds' else 'grouplens',
         tfds_name=args.tfds_name,
         predefined_split=args.predefined_split,

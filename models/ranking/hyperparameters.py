@@ -18,6 +18,7 @@ class Hyperparameters:
     epochs: int  # the maximum; early stopping on the eval split may end sooner
     early_stopping_patience: int  # epochs without eval improvement; 0 disables
     embedding_l2: float
+    implicit_feedback_limit: int  # hybrid: rated movies per user in the SVD++ term, at most
     dropout: float
     ensemble_size: int  # models trained with different seeds, averaged in one SavedModel
     seed: int

@@ -3,7 +3,6 @@
 Referenced by dotted path (models.ranking.trainer.run_fn), so the same code runs locally
 and in the Kubeflow image.
 """
-import dataclasses
 import json
 import os
 from typing import Dict
@@ -13,6 +12,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.public import tfxio
 
 from models import features
@@ -42,33 +42,49 @@ _READ_BATCH = 8192
 _TRAINING_COLUMNS = (features.USER_INDEX, features.MOVIE_INDEX, features.LABEL)
 
 
-def read_split(file_pattern, data_accessor, tf_transform_output) -> Dict[str, np.ndarray]:
-    """Reads a transformed split into memory, one array per feature.
+# What training reads: the ids and label of every rating, and from the train split also the
+# side features that fill the catalog tables. The slice buckets are for the Evaluator only.
+_TABLE_COLUMNS = features.USER_SIDE_FEATURES + (features.MOVIE_GENRE_INDICES,
+                                                features.MOVIE_YEAR)
+TRAIN_COLUMNS = _TRAINING_COLUMNS + _TABLE_COLUMNS
+EVAL_COLUMNS = _TRAINING_COLUMNS
 
-    A few columns of MovieLens-sized data fit easily; holding them lets every epoch shuffle
-    fully without re-parsing tf.Examples.
+
+def read_split(file_pattern, data_accessor, tf_transform_output,
+               columns=TRAIN_COLUMNS) -> Dict[str, np.ndarray]:
+    """Reads some columns of a transformed split into memory, one array per feature.
+
+    A few numeric columns fit easily, even at tens of millions of ratings; holding them lets
+    every epoch shuffle fully without re-parsing tf.Examples.
     """
+    schema = schema_pb2.Schema()
+    schema.CopyFrom(tf_transform_output.transformed_metadata.schema)
+    del schema.feature[:]
+    schema.feature.extend(feature for feature in
+                          tf_transform_output.transformed_metadata.schema.feature
+                          if feature.name in columns)
     dataset = data_accessor.tf_dataset_factory(
         file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1),
-        tf_transform_output.transformed_metadata.schema)
+        schema)
     batches = []
     for batch in dataset:
         batch = dict(batch)
-        batch[features.MOVIE_GENRE_INDICES] = tf.sparse.to_dense(
-            batch[features.MOVIE_GENRE_INDICES], default_value=-1)
+        if features.MOVIE_GENRE_INDICES in batch:
+            batch[features.MOVIE_GENRE_INDICES] = tf.sparse.to_dense(
+                batch[features.MOVIE_GENRE_INDICES], default_value=-1)
         batches.append({key: value.numpy() for key, value in batch.items()})
     return concatenate(batches)
 
 
 def concatenate(batches) -> Dict[str, np.ndarray]:
     """Joins batches of columns; genre lists are padded with -1 to the longest one."""
-    width = max(b[features.MOVIE_GENRE_INDICES].shape[1] for b in batches)
-    padded = []
-    for b in batches:
-        genres = b[features.MOVIE_GENRE_INDICES]
-        padded.append(dict(b, **{features.MOVIE_GENRE_INDICES: np.pad(
-            genres, ((0, 0), (0, width - genres.shape[1])), constant_values=-1)}))
-    return {key: np.concatenate([b[key] for b in padded]) for key in batches[0]}
+    if features.MOVIE_GENRE_INDICES in batches[0]:
+        width = max(b[features.MOVIE_GENRE_INDICES].shape[1] for b in batches)
+        batches = [dict(b, **{features.MOVIE_GENRE_INDICES: np.pad(
+            b[features.MOVIE_GENRE_INDICES],
+            ((0, 0), (0, width - b[features.MOVIE_GENRE_INDICES].shape[1])),
+            constant_values=-1)}) for b in batches]
+    return {key: np.concatenate([b.pop(key) for b in batches]) for key in list(batches[0])}
 
 
 def vocabulary_sizes(tf_transform_output) -> Dict[str, int]:
@@ -86,8 +102,27 @@ def vocabulary_sizes(tf_transform_output) -> Dict[str, int]:
             for key, name in vocabularies.items()}
 
 
-def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int]):
-    """Side features per user and per movie, and each user's rated movies, from training.
+def rated_movies_sample(user_index: np.ndarray, movie_index: np.ndarray, users: int,
+                        limit: int, seed: int):
+    """Up to `limit` of each user's rated movies, drawn at random, in CSR form.
+
+    A training step looks up the implicit embedding of every movie each user in the batch
+    has rated, so an uncapped list makes the step's cost grow with the heaviest users'
+    ratings; a sample of a few dozen describes a user's taste almost as well.
+    """
+    order = np.lexsort((np.random.default_rng(seed).random(len(user_index)), user_index))
+    counts = np.bincount(user_index, minlength=users)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank_in_user = np.arange(len(order)) - starts[user_index[order]]
+    kept = order[rank_in_user < limit]
+    row_splits = np.concatenate([[0], np.cumsum(np.minimum(counts, limit))])
+    return movie_index[kept], row_splits.astype(np.int64)
+
+
+def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int],
+                         implicit_feedback_limit: int, seed: int):
+    """Side features per user and per movie, and a sample of each user's rated movies, from
+    training.
 
     A user's side features are the same on every one of their ratings (likewise a movie's),
     so one example each suffices. Rows of users or movies not in the training data, and the
@@ -104,26 +139,45 @@ def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int]):
     genre_padding = sizes[features.MOVIE_GENRE_INDICES]
     genres = np.where(train[features.MOVIE_GENRE_INDICES] < 0, genre_padding,
                       train[features.MOVIE_GENRE_INDICES])
+    rated_movies, rated_row_splits = rated_movies_sample(user_index, movie_index, users,
+                                                         implicit_feedback_limit, seed)
     return ranking_model.CatalogTables(
         user_features={name: table(user_index, users, train[name], sizes[name] - 1)
                        for name in features.USER_SIDE_FEATURES},
         movie_genres=table(movie_index, movies, genres, genre_padding),
         movie_year=table(movie_index, movies, train[features.MOVIE_YEAR].astype(np.float32),
                          0.0),
-        rated_movies=movie_index[np.argsort(user_index, kind='stable')],
-        rated_row_splits=np.concatenate(
-            [[0], np.cumsum(np.bincount(user_index, minlength=users))]).astype(np.int64),
+        rated_movies=rated_movies,
+        rated_row_splits=rated_row_splits,
         vocabulary_sizes=sizes,
         rating_mean=float(train[features.LABEL].mean()),
     )
 
 
-def _to_dataset(split: Dict[str, np.ndarray], batch_size: int, shuffle_seed=None):
-    dataset = tf.data.Dataset.from_tensor_slices({key: split[key] for key in _TRAINING_COLUMNS})
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(split[features.LABEL]), seed=shuffle_seed,
-                                  reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def _batches(split: Dict[str, np.ndarray], batch_size: int, shuffle_seed=None):
+    """The training columns in batches; with a seed, in a new random order every epoch.
+
+    The order is a permutation of row numbers drawn per epoch in numpy: a tf.data shuffle
+    buffer as large as the split would hold every example as separate tensors, several
+    times the memory of the columns themselves.
+    """
+    columns = {key: tf.constant(split[key]) for key in _TRAINING_COLUMNS}
+    count = len(split[features.LABEL])
+    if shuffle_seed is None:
+        return tf.data.Dataset.from_tensor_slices(columns).batch(batch_size).prefetch(
+            tf.data.AUTOTUNE)
+    generator = np.random.default_rng(shuffle_seed)
+
+    def epoch_order():
+        order = generator.permutation(count)
+        for start in range(0, count, batch_size):
+            yield order[start:start + batch_size]
+
+    rows = tf.data.Dataset.from_generator(
+        epoch_order, output_signature=tf.TensorSpec([None], tf.int64))
+    return rows.map(lambda index: {key: tf.gather(column, index)
+                                   for key, column in columns.items()}).prefetch(
+        tf.data.AUTOTUNE)
 
 
 def _optimizer(hparams: Hyperparameters):
@@ -134,18 +188,26 @@ def _optimizer(hparams: Hyperparameters):
     raise ValueError(f"Unknown optimizer {hparams.optimizer!r}: use 'adagrad' or 'adam'.")
 
 
-def _fit_member(hparams: Hyperparameters, tables, train_split, eval_data, sizes, log_dir,
-                train_steps):
+def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, train_steps=None):
+    """Fits the model (an ensemble of `ensemble_size` members, trained together).
+
+    Returns the model and its history: the per-epoch metrics, and the eval RMSE of the
+    weights that are returned (early stopping restores those of the best epoch).
+    """
     tf.keras.utils.set_random_seed(hparams.seed)
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
-                                sizes[features.MOVIE_INDEX], tables)
+                                sizes[features.MOVIE_INDEX],
+                                build_catalog_tables(train_split, sizes,
+                                                     hparams.implicit_feedback_limit,
+                                                     hparams.seed))
     model.compile(optimizer=_optimizer(hparams))
     callbacks = [tf.keras.callbacks.TensorBoard(log_dir=log_dir)]
     if hparams.early_stopping_patience:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor='val_rmse', patience=hparams.early_stopping_patience,
             restore_best_weights=True))
-    train_data = _to_dataset(train_split, hparams.batch_size, shuffle_seed=hparams.seed)
+    train_data = _batches(train_split, hparams.batch_size, shuffle_seed=hparams.seed)
+    eval_data = _batches(eval_split, _READ_BATCH)
     fit_args = dict(epochs=hparams.epochs)
     if train_steps:
         # A hard cap on optimisation steps, used to make a deliberately weak model.
@@ -153,28 +215,9 @@ def _fit_member(hparams: Hyperparameters, tables, train_split, eval_data, sizes,
         fit_args = dict(epochs=1, steps_per_epoch=train_steps)
     history = model.fit(train_data, validation_data=eval_data, callbacks=callbacks, verbose=2,
                         **fit_args)
-    return model, {key: [float(v) for v in values] for key, values in history.history.items()}
-
-
-def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, train_steps=None):
-    """Fits `ensemble_size` models with seeds seed, seed + 1, ... and averages them.
-
-    Returns the model (a single member when ensemble_size is 1) and a history: each
-    member's per-epoch metrics, and the eval RMSE of the model that is returned.
-    """
-    tables = build_catalog_tables(train_split, sizes)
-    eval_data = _to_dataset(eval_split, _READ_BATCH)
-    members, histories = [], []
-    for index in range(hparams.ensemble_size):
-        member_log_dir = log_dir if hparams.ensemble_size == 1 else os.path.join(
-            log_dir, f'member_{index}')
-        member, history = _fit_member(dataclasses.replace(hparams, seed=hparams.seed + index),
-                                      tables, train_split, eval_data, sizes, member_log_dir,
-                                      train_steps)
-        members.append(member)
-        histories.append(history)
-    model = members[0] if len(members) == 1 else ranking_model.Ensemble(members)
-    return model, {'members': histories, 'eval_rmse': rmse(model, eval_data)}
+    return model, {'epochs': {key: [float(v) for v in values]
+                              for key, values in history.history.items()},
+                   'eval_rmse': rmse(model, eval_data)}
 
 
 def rmse(model, data) -> float:
@@ -192,7 +235,8 @@ def run_fn(fn_args: FnArgs):
     hparams = Hyperparameters.from_config(fn_args.custom_config['hyperparameters'])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_split = read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
-    eval_split = read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output)
+    eval_split = read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
+                            EVAL_COLUMNS)
     sizes = vocabulary_sizes(tf_transform_output)
     logging.info('Training %s on %d examples, early stopping on %d eval examples; %s',
                  hparams.architecture, len(train_split[features.LABEL]),

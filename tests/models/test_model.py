@@ -32,10 +32,13 @@ def batch_of(columns):
         features.USER_INDEX, features.MOVIE_INDEX, features.LABEL)}
 
 
+def tables_of(columns, sizes, limit=100):
+    return trainer.build_catalog_tables(columns, sizes, implicit_feedback_limit=limit, seed=0)
+
+
 def build(architecture, columns, sizes, **overrides):
-    tables = trainer.build_catalog_tables(columns, sizes)
     return ranking_model.build(hparams(architecture, **overrides), sizes[features.USER_INDEX],
-                               sizes[features.MOVIE_INDEX], tables)
+                               sizes[features.MOVIE_INDEX], tables_of(columns, sizes))
 
 
 def test_vocabulary_sizes_count_the_oov_bucket(sizes):
@@ -45,7 +48,7 @@ def test_vocabulary_sizes_count_the_oov_bucket(sizes):
 
 
 def test_catalog_tables_hold_each_users_side_features(transform_output, columns, sizes):
-    tables = trainer.build_catalog_tables(columns, sizes)
+    tables = tables_of(columns, sizes)
     genders = transform_output[0].vocabulary_by_name(features.USER_GENDER)
     user_genders = tables.user_features[features.USER_GENDER_INDEX]
     # Users 1 and 2 are women, 0 and 3 men; row 4 is the OOV user, with the OOV gender.
@@ -67,8 +70,9 @@ def test_forward_pass_predicts_ratings_in_range(architecture, columns, sizes):
 def test_notebook_architecture_matches_the_tutorial(columns, sizes):
     model = build('notebook', columns, sizes)
     model(batch_of(columns))
-    assert model.user_embedding.output_dim == 32 and model.movie_embedding.output_dim == 32
-    assert [layer.units for layer in model.ratings.layers] == [256, 64, 1]
+    scorer = model.scorer
+    assert scorer.user_embedding.output_dim == 32 and scorer.movie_embedding.output_dim == 32
+    assert [layer.units for layer in scorer.ratings.layers] == [256, 64, 1]
 
 
 @pytest.mark.parametrize('architecture', ['hybrid', 'notebook'])
@@ -82,10 +86,41 @@ def test_loss_falls_on_a_fixed_batch(architecture, columns, sizes):
     assert after['rmse'] < 0.5 * before['rmse']
 
 
+def test_rated_movies_sample_keeps_at_most_the_limit_per_user():
+    user_index = np.array([0, 0, 0, 0, 1, 2, 2])
+    movie_index = np.array([10, 11, 12, 13, 20, 30, 31])
+    movies, row_splits = trainer.rated_movies_sample(user_index, movie_index, users=4,
+                                                     limit=3, seed=0)
+    assert row_splits.tolist() == [0, 3, 4, 6, 6]  # user 3 rated nothing
+    assert set(movies[:3]) < {10, 11, 12, 13} and len(set(movies[:3])) == 3
+    assert movies[3:].tolist() == [20, 30, 31] or movies[3:].tolist() == [20, 31, 30]
+
+
+@pytest.mark.parametrize('architecture', ['hybrid', 'notebook'])
+def test_the_served_rating_is_the_clipped_average_of_the_members(architecture, columns, sizes):
+    model = build(architecture, columns, sizes, ensemble_size=3)
+    batch = batch_of(columns)
+    members = model.scorer(batch[features.USER_INDEX], batch[features.MOVIE_INDEX]).numpy()
+    assert members.shape == (len(columns[features.LABEL]), 3)
+    # Different random starting weights: the members disagree.
+    assert not np.allclose(members[:, 0], members[:, 1])
+    np.testing.assert_allclose(model(batch).numpy(), np.clip(members.mean(axis=1), 1.0, 5.0),
+                               rtol=1e-5)
+
+
+def test_the_loss_is_the_sum_of_the_members_losses(columns, sizes):
+    model = build('hybrid', columns, sizes, ensemble_size=3, dropout=0.0)
+    batch = batch_of(columns)
+    members = model.scorer(batch[features.USER_INDEX], batch[features.MOVIE_INDEX]).numpy()
+    labels = columns[features.LABEL][:, np.newaxis]
+    expected = ((members - labels) ** 2).mean(axis=0).sum()
+    assert float(model.compute_loss(batch, training=True)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_unknown_architecture_is_a_clear_error(columns, sizes):
     with pytest.raises(ValueError, match="Unknown architecture 'mlp'"):
         ranking_model.build(hparams(architecture='mlp'), sizes[features.USER_INDEX],
-                            sizes[features.MOVIE_INDEX], trainer.build_catalog_tables(columns, sizes))
+                            sizes[features.MOVIE_INDEX], tables_of(columns, sizes))
 
 
 def test_hyperparameters_reject_unknown_and_missing_keys():
