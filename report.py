@@ -5,8 +5,9 @@
 local_runner.py writes the report at the end of each run; this regenerates it from what a
 run left behind (metadata.sqlite, run_summary.json and the artifacts), for instance after
 the report code changed. It reports on the latest run recorded in the dir, complete or not.
-Exit code 0 when the whole page was built; 1 when some part of it could not be (each such
-part shows its error on the page); 2 when the dir holds no run.
+Parts drawn from the same artifacts as in the previous report are reused, unless --rebuild
+is given. Exit code 0 when the whole page was built; 1 when some part of it could not be
+(each such part shows its error on the page); 2 when the dir holds no run.
 """
 import os
 
@@ -32,6 +33,9 @@ def parse_args(argv=None):
     parser.add_argument('--output-dir', default=configs.DEFAULT_OUTPUT_DIR,
                         help='The --output-dir of a local_runner.py run. '
                              f'Default: {configs.DEFAULT_OUTPUT_DIR}')
+    parser.add_argument('--rebuild', action='store_true',
+                        help='Draw every part again, even those whose artifacts are unchanged '
+                             'since the previous report.')
     return parser.parse_args(argv)
 
 
@@ -42,7 +46,7 @@ def main(argv=None) -> int:
     from pipeline import report
 
     try:
-        result = report.build_report(args.output_dir)
+        result = report.build_report(args.output_dir, reuse=not args.rebuild)
     except report.NoRunError as error:
         print(f'error: {error}', file=sys.stderr)
         return EXIT_NO_RUN

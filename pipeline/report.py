@@ -9,8 +9,17 @@ anomalies, training history, TFMA's evaluation, the trained and the pushed model
 A run that stopped part-way still gets a page. Each part of it whose input the run did
 not produce says why instead; a part that could not be built for any other reason shows
 the error on the page and in `Report.problems`, so that it is never silently missing.
+
+A run served from the cache has the same artifacts as the run before it. The parts drawn
+from artifacts (figures, the predicted-vs-actual sample) are then taken from the previous
+report rather than computed again: each part is stored in report/parts.json with a key made
+of the artifacts it read (MLMD id and creation time) and of this module's source, and is
+reused only when its key and its figures' bytes are unchanged. The header, the timings and
+the footer describe the run itself and are always written anew; the footer names the parts
+that were reused.
 """
 import dataclasses
+import hashlib
 import html
 import json
 import math
@@ -22,8 +31,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.utils import path_utils
@@ -38,6 +45,8 @@ from pipeline.run_record import custom_property
 
 REPORT_DIR = 'report'
 INDEX_FILE = 'index.html'
+# The parts of the last report and the keys they were built from; see the module docstring.
+PARTS_FILE = 'parts.json'
 METADATA_FILE = 'metadata.sqlite'
 SERVING_SIGNATURES_FILE = 'saved_model.pb'
 
@@ -83,6 +92,7 @@ class Report:
     path: str  # the index.html written
     problems: List[str]  # parts that failed for a reason other than a missing input
     seconds: float
+    reused: List[str] = dataclasses.field(default_factory=list)  # parts of the last report
 
 
 def write_report(output_dir: str, failure_message: Optional[str] = None) -> str:
@@ -94,25 +104,100 @@ def write_report(output_dir: str, failure_message: Optional[str] = None) -> str:
     return build_report(output_dir, failure_message).path
 
 
-def build_report(output_dir: str, failure_message: Optional[str] = None) -> Report:
-    """write_report, returning also the parts that could not be built."""
+def build_report(output_dir: str, failure_message: Optional[str] = None,
+                 reuse: bool = True) -> Report:
+    """write_report, returning also the parts that could not be built and those reused.
+
+    With `reuse` off, every part is built again even if its artifacts are unchanged.
+    """
     started = time.monotonic()
     run = RunView.open(output_dir, failure_message)
     report_dir = os.path.join(run.output_dir, REPORT_DIR)
     os.makedirs(report_dir, exist_ok=True)
-    # Figures of an earlier report of this dir would otherwise linger next to the new page.
-    for name in os.listdir(report_dir):
-        if name.endswith('.png'):
-            os.remove(os.path.join(report_dir, name))
-    page = _Page(run, _Figures(report_dir))
+    parts = _PartStore(report_dir, reuse)
+    page = _Page(run, _Figures(report_dir), parts)
     page.build()
     path = os.path.join(report_dir, INDEX_FILE)
+    content = page.html()
     # Written whole and then renamed, so that a browser never shows a half-written page.
     with open(path + '.tmp', 'w', encoding='utf-8') as f:
-        f.write(page.html())
+        f.write(content)
     os.replace(path + '.tmp', path)
+    parts.save()
+    # Figures of an earlier report of this dir that the new page does not show (a part
+    # that is now missing) would otherwise linger next to it.
+    for name in os.listdir(report_dir):
+        if name.endswith('.png') and f'src="{name}"' not in content:
+            os.remove(os.path.join(report_dir, name))
     return Report(path=path, problems=page.problems,
-                  seconds=round(time.monotonic() - started, 2))
+                  seconds=round(time.monotonic() - started, 2), reused=page.reused)
+
+
+def _source_digest() -> str:
+    """This module's source: a report built by other code is never reused."""
+    with open(__file__, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _file_digest(path: str) -> Optional[str]:
+    try:
+        with open(path, 'rb') as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+class _PartStore:
+    """The parts of the previous report (report/parts.json) and of the one being built.
+
+    A part is stored with its key, its HTML and the digest of each figure it wrote; it is
+    reused only when the key is the same and every figure file still has that digest, so
+    that a figure overwritten or deleted since is never shown under a stale caption.
+    """
+
+    def __init__(self, report_dir: str, reuse: bool):
+        self.report_dir = report_dir
+        self._path = os.path.join(report_dir, PARTS_FILE)
+        self._source = _source_digest()
+        self._previous = self._load() if reuse else {}
+        self._current = {}
+
+    def _load(self) -> Dict[str, Any]:
+        try:
+            with open(self._path, encoding='utf-8') as f:
+                stored = json.load(f)
+        except (FileNotFoundError, ValueError):
+            return {}  # no report yet, or one cut short: every part is built
+        if not isinstance(stored, dict) or stored.get('source') != self._source:
+            return {}
+        return stored.get('parts') or {}
+
+    def key(self, inputs) -> str:
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()
+                              ).hexdigest()
+
+    def reusable(self, name: str, key: str) -> Optional[str]:
+        """The stored HTML of part `name` if it was built from `key` and its figures are
+        intact; None otherwise."""
+        stored = self._previous.get(name)
+        if not stored or stored.get('key') != key:
+            return None
+        for file_name, digest in stored['figures'].items():
+            if _file_digest(os.path.join(self.report_dir, file_name)) != digest:
+                return None
+        self._current[name] = stored
+        return stored['html']
+
+    def store(self, name: str, key: str, body: str, figure_files: Sequence[str]):
+        self._current[name] = {
+            'key': key, 'html': body,
+            'figures': {file_name: _file_digest(os.path.join(self.report_dir, file_name))
+                        for file_name in figure_files}}
+
+    def save(self):
+        with open(self._path + '.tmp', 'w', encoding='utf-8') as f:
+            json.dump({'source': self._source, 'parts': self._current}, f)
+        os.replace(self._path + '.tmp', self._path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,9 +418,13 @@ class _Figures:
 
     def __init__(self, directory: str):
         self.directory = directory
+        self.saved: List[str] = []  # file names, in the order written
 
-    def new(self, height: float, columns: int = 1,
-            width: float = _FULL_WIDTH) -> Tuple[Figure, Any]:
+    def new(self, height: float, columns: int = 1, width: float = _FULL_WIDTH) -> Tuple[Any, Any]:
+        # Imported here: a report whose figures are all reused never needs matplotlib.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
         # A bare Figure with an Agg canvas, rather than pyplot: no global backend switch in
         # a process (local_runner.py) that may have chosen its own.
         figure = Figure(figsize=(width, height), dpi=_DPI, layout='constrained')
@@ -348,10 +437,11 @@ class _Figures:
                 ax.spines[side].set_visible(False)
         return figure, (axes if columns > 1 else axes[0])
 
-    def save(self, figure: Figure, name: str, alt: str, caption: str) -> _Html:
+    def save(self, figure, name: str, alt: str, caption: str) -> _Html:
         """`caption` is HTML; escape what it quotes."""
         file_name = f'{name}.png'
         figure.savefig(os.path.join(self.directory, file_name), dpi=_DPI)
+        self.saved.append(file_name)
         width, height = (int(round(v)) for v in figure.get_size_inches() * _DPI)
         return _Html(f'<figure><img src="{file_name}" width="{width}" height="{height}" '
                      f'alt="{html.escape(alt)}"><figcaption>{caption}</figcaption></figure>')
@@ -401,50 +491,107 @@ class _Page:
     """Builds the page part by part; each part either renders, says why it is missing, or
     shows the error that stopped it."""
 
-    def __init__(self, run: RunView, figures: _Figures):
+    def __init__(self, run: RunView, figures: _Figures, parts: _PartStore):
         self.run = run
         self.figures = figures
+        self.parts = parts
         self.sections: List[Tuple[str, str, List[str]]] = []  # (anchor, title, parts)
         self.problems: List[str] = list(run.problems)
+        self.reused: List[str] = []  # '<section>: <part>' taken from the previous report
 
     def build(self):
+        # Each part with a key (the inputs it is drawn from) may be reused; those without
+        # one are cheap, or describe the run itself, and are always built.
+        statistics = lambda: self._artifact(STATISTICS_GEN, 'statistics')  # noqa: E731
         self._section('data', 'Data', [
-            ('Splits', self._splits),
-            ('Ratings', self._rating_histogram),
-            ('Long tail', self._long_tail),
-            ('Anomalies', self._anomalies),
-            ('Features', self._feature_table),
+            ('Splits', self._splits, None),
+            ('Ratings', self._rating_histogram, statistics),
+            ('Long tail', self._long_tail, statistics),
+            ('Anomalies', self._anomalies, None),
+            ('Features', self._feature_table, None),
         ])
-        self._section('training', 'Training', [('', self._training)])
+        self._section('training', 'Training', [('', self._training, self._training_inputs)])
         self._section('evaluation', 'Evaluation', [
-            ('Test RMSE and baselines', self._rmse_comparison),
-            ('RMSE per slice', self._slices),
-            ('Predicted vs actual rating', self._predictions),
-            ('Blessing', self._blessing),
+            ('Test RMSE and baselines', self._rmse_comparison, self._rmse_comparison_inputs),
+            ('RMSE per slice', self._slices, lambda: self._artifact(EVALUATOR, 'evaluation')),
+            ('Predicted vs actual rating', self._predictions,
+             lambda: (self._artifact(TRAINER, 'model'), self._artifact(EXAMPLE_GEN, 'examples'))),
+            ('Blessing', self._blessing, None),
         ])
-        self._section('model', 'Pushed model', [('', self._pushed_model)])
-        self._section('timings', 'Timings', [('', self._timings)])
+        self._section('model', 'Pushed model', [('', self._pushed_model, None)])
+        self._section('timings', 'Timings', [('', self._timings, self._timings_inputs),
+                                             ('', self._wall_time, None)])
+
+    def _artifact(self, node_id: str, key: str, required: bool = True
+                  ) -> Optional[Tuple[int, int]]:
+        """What identifies an output of this run in a part's key: its MLMD id, and its
+        creation time, since ids start again from 1 in a new metadata.sqlite. A missing
+        output raises Missing if it is required, else gives None."""
+        try:
+            artifact = self.run.output(node_id, key)
+        except Missing:
+            if required:
+                raise
+            return None
+        return artifact.id, artifact.create_time_since_epoch
+
+    def _training_inputs(self):
+        return (self._artifact(TRAINER, 'model_run'),
+                _custom_config(self.run.executions[TRAINER]).get('hyperparameters'))
+
+    def _rmse_comparison_inputs(self):
+        summary = self.run.summary
+        return (summary.get('test_rmse'), summary.get('eval_rmse'),
+                self._artifact(EVALUATOR, 'evaluation'),
+                self._artifact(EVALUATOR, 'blessing', required=False),
+                self._artifact(STATISTICS_GEN, 'statistics', required=False))
 
     def _section(self, anchor: str, title: str,
-                 parts: Sequence[Tuple[str, Callable[[], str]]]):
+                 parts: Sequence[Tuple[str, Callable[[], str], Optional[Callable[[], Any]]]]):
         rendered = []
-        for heading, build in parts:
-            try:
-                body = build()
-            except Missing as missing:
-                body = f'<p class="missing">{html.escape(str(missing))}</p>'
-            except Exception as error:  # noqa: BLE001 -- shown on the page and returned
-                # One unreadable artifact must not cost the user the rest of the report;
-                # the error is displayed where the part would be and listed in problems.
-                where = f'{title}: {heading}' if heading else title
-                self.problems.append(f'{where}: {type(error).__name__}: {error}')
-                body = (f'<div class="section-error"><p>This part could not be built: '
-                        f'{html.escape(type(error).__name__)}: {html.escape(str(error))}</p>'
-                        f'<pre>{html.escape(traceback.format_exc(limit=-3))}</pre></div>')
+        for heading, build, inputs in parts:
+            name = f'{anchor}/{heading}'
+            key = self._part_key(name, inputs)
+            body = self.parts.reusable(name, key) if key else None
+            if body is not None:
+                self.reused.append(f'{title}: {heading}' if heading else title)
+                rendered.append(body)
+                continue
+            saved = len(self.figures.saved)
+            body, complete = self._build_part(title, heading, build)
             if heading:
                 body = f'<h3>{html.escape(heading)}</h3>{body}'
+            if key and complete:
+                # Only a whole part is kept: one that is missing or failed is tried anew.
+                self.parts.store(name, key, body, self.figures.saved[saved:])
             rendered.append(body)
         self.sections.append((anchor, title, rendered))
+
+    def _part_key(self, name: str, inputs: Optional[Callable[[], Any]]) -> Optional[str]:
+        """The key of a part that may be reused, from the inputs it is drawn from; None for
+        a part that is always built, or one that lacks an input (it will say which)."""
+        if inputs is None:
+            return None
+        try:
+            return self.parts.key([name, inputs()])
+        except Missing:
+            return None
+
+    def _build_part(self, title: str, heading: str, build: Callable[[], str]
+                    ) -> Tuple[str, bool]:
+        """(the part's HTML, whether it was built whole)."""
+        try:
+            return build(), True
+        except Missing as missing:
+            return f'<p class="missing">{html.escape(str(missing))}</p>', False
+        except Exception as error:  # noqa: BLE001 -- shown on the page and returned
+            # One unreadable artifact must not cost the user the rest of the report;
+            # the error is displayed where the part would be and listed in problems.
+            where = f'{title}: {heading}' if heading else title
+            self.problems.append(f'{where}: {type(error).__name__}: {error}')
+            return (f'<div class="section-error"><p>This part could not be built: '
+                    f'{html.escape(type(error).__name__)}: {html.escape(str(error))}</p>'
+                    f'<pre>{html.escape(traceback.format_exc(limit=-3))}</pre></div>'), False
 
     # The header: what happened, in one glance.
 
@@ -460,6 +607,11 @@ class _Page:
             status = '<span class="badge good">completed</span>'
         else:
             status = '<span class="badge neutral">incomplete</span>'
+        cached = [node_id for node_id, execution in run.executions.items()
+                  if run_record.is_cached(execution)]
+        if cached:
+            status += (f' <span class="badge neutral" id="cached-count">{len(cached)} of '
+                       f'{len(run.executions)} components from the cache</span>')
         blessed = summary.get('blessed')
         pushed = summary.get('pushed_model_dir')
         data = summary.get('data') or {}
@@ -468,8 +620,10 @@ class _Page:
                                                            'test-rmse')),
             ('Eval RMSE (Trainer, best epoch)', _value(_rmse_text(summary.get('eval_rmse')),
                                                        'eval-rmse')),
-            ('Blessed', _value('yes' if blessed else 'no', 'blessed')),
-            ('Pushed to', _value(pushed or 'nothing pushed', 'pushed-model-dir')),
+            ('Blessed', _Html(_value('yes' if blessed else 'no', 'blessed')
+                              + self._from_cache(EVALUATOR, 'verdict'))),
+            ('Pushed to', _Html(_value(pushed or 'nothing pushed', 'pushed-model-dir')
+                                + (self._from_cache(PUSHER, 'push') if pushed else ''))),
             ('Data', f'{data.get("source")}: {data.get("path")}'),
             ('Wall time', f'{summary.get("wall_seconds") or 0:.1f} s'),
         ]
@@ -482,6 +636,14 @@ class _Page:
                 f'run report</h1>'
                 f'<p class="status">Run of {html.escape(when)} &nbsp; {status}</p>'
                 f'{failure}{_table(("", ""), rows, table_id="summary")}')
+
+    def _from_cache(self, node_id: str, what: str) -> str:
+        """A note that `node_id` did not run in this run: what it shows is an earlier run's."""
+        execution = self.run.executions.get(node_id)
+        if execution is None or not run_record.is_cached(execution):
+            return ''
+        return (f' <span class="note">(an earlier run\'s {what}: this run took {node_id}\'s '
+                'outputs from the cache, its inputs being unchanged)</span>')
 
     # Data.
 
@@ -633,62 +795,67 @@ class _Page:
             raise Missing(f'The Trainer wrote no {HISTORY_FILE} in {model_run.uri}.')
         with tf.io.gfile.GFile(path) as f:
             history = json.load(f)
+        if 'epochs' not in history:
+            # Trainers before the members were trained as one model wrote
+            # {"members": [...]}: curves per member, none of the served average.
+            raise Missing(f'{path} has no "epochs" (keys: {", ".join(sorted(history))}): it was '
+                          'written by an earlier Trainer, which recorded each ensemble member '
+                          'separately. Rerun the pipeline with --no-cache to record the '
+                          'served model\'s curves.')
+        epochs_history = history['epochs']
         hyperparameters = _custom_config(self.run.executions[TRAINER]).get(
             'hyperparameters', {})
         patience = hyperparameters.get('early_stopping_patience')
-        members = history['members']
+        members = hyperparameters.get('ensemble_size') or 1
+        epochs_run = len(epochs_history['rmse'])
+        epochs = np.arange(1, epochs_run + 1)
         figure, (loss_ax, rmse_ax) = self.figures.new(3.6, columns=2)
-        stopping = []
-        for index, member in enumerate(members):
-            epochs = np.arange(1, len(member['rmse']) + 1)
-            label = f'member {index + 1} ' if len(members) > 1 else ''
-            alpha = 1.0 if index == 0 else 0.55
-            for ax, metric in ((loss_ax, 'loss'), (rmse_ax, 'rmse')):
-                ax.plot(epochs, member[metric], color=_COLOURS['train'], alpha=alpha,
-                        marker='.', label=f'{label}train')
-                if f'val_{metric}' in member:
-                    ax.plot(epochs, member[f'val_{metric}'], color=_COLOURS['eval'],
-                            alpha=alpha, marker='.', linestyle='--', label=f'{label}eval')
-            if 'val_rmse' not in member:
-                continue
-            best = int(np.argmin(member['val_rmse']))
-            rmse_ax.plot(best + 1, member['val_rmse'][best], marker='*', markersize=14,
-                         color=_COLOURS['bad'], linestyle='none',
-                         label='best eval RMSE' if index == 0 else None)
+        for ax, metric in ((loss_ax, 'loss'), (rmse_ax, 'rmse')):
+            ax.plot(epochs, epochs_history[metric], color=_COLOURS['train'], marker='.',
+                    label='train')
+            if f'val_{metric}' in epochs_history:
+                ax.plot(epochs, epochs_history[f'val_{metric}'], color=_COLOURS['eval'],
+                        marker='.', linestyle='--', label='eval')
+        val_rmse = epochs_history.get('val_rmse')
+        if val_rmse:
+            best = int(np.argmin(val_rmse)) + 1
+            best_rmse = _value(f'{val_rmse[best - 1]:.4f}', 'best-eval-rmse')
+            rmse_ax.plot(best, val_rmse[best - 1], marker='*', markersize=14,
+                         color=_COLOURS['bad'], linestyle='none', label='best eval RMSE')
             for ax in (loss_ax, rmse_ax):
-                ax.axvline(best + 1, color=_COLOURS['bad'], linestyle=':', linewidth=1,
-                           alpha=alpha)
-            stopping.append((label.strip() or 'model', best + 1, member['val_rmse'][best],
-                             len(epochs)))
+                ax.axvline(best, color=_COLOURS['bad'], linestyle=':', linewidth=1)
+            best_epoch = _value(best, 'best-epoch')
+            if patience:
+                kept = f'epoch {best}: early stopping (patience {patience}) restored its weights'
+            else:
+                kept = f'epoch {epochs_run}: early stopping is off, the last weights are kept'
+        else:
+            best_epoch, best_rmse = 'n/a', 'n/a'
+            kept = f'epoch {epochs_run}: the Trainer recorded no eval RMSE per epoch'
         loss_ax.set(xlabel='epoch', ylabel='MSE', title='Loss')
         rmse_ax.set(xlabel='epoch', ylabel='RMSE', title='RMSE')
         for ax in (loss_ax, rmse_ax):
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.legend(frameon=False, fontsize=9)
+        served = (f'the served model, the average of its {members} members, which train '
+                  'together' if members > 1 else 'the served model')
         caption = (
-            'Per epoch, from the Trainer\'s <code>training_history.json</code>. Train RMSE is '
-            'averaged over the epoch while the weights change (and with dropout on); eval RMSE '
-            'is measured on the eval split after each epoch. The loss is what TFRS reports: the '
-            'MSE of the last batch of the epoch, hence its noise. Dotted lines: the epoch of '
-            'the best eval RMSE.')
+            f'Per epoch, from the Trainer\'s <code>{HISTORY_FILE}</code>: loss and RMSE of '
+            f'{served}. Train RMSE is averaged over the epoch while the weights change (and '
+            'with dropout on); eval RMSE is measured on the eval split after each epoch. The '
+            'loss is what TFRS reports: the MSE of the last batch of the epoch, hence its '
+            'noise. Dotted line: the epoch of the best eval RMSE.')
         chart = self.figures.save(figure, 'training', 'Loss and RMSE per epoch', caption)
-        rows = []
-        for member_number, (name, best_epoch, best_rmse, epochs_run) in enumerate(stopping, 1):
-            if patience:
-                kept = (f'epoch {best_epoch}: early stopping (patience {patience}) restored '
-                        'its weights')
-            else:
-                kept = f'epoch {epochs_run}: early stopping is off, the last weights are kept'
-            rows.append((name, epochs_run, _value(best_epoch, f'best-epoch-{member_number}'),
-                         f'{best_rmse:.4f}', kept))
-        table = _table(('', 'epochs run', 'best eval epoch', 'best eval RMSE', 'weights kept'),
-                       rows, numeric_columns=(1, 2, 3))
+        table = _table(('epochs run', 'best eval epoch', 'best eval RMSE', 'weights kept'),
+                       [(epochs_run, best_epoch, best_rmse, kept)],
+                       numeric_columns=(0, 1, 2), table_id='training-table')
         settings = ', '.join(f'{key} {value}' for key, value in hyperparameters.items()
                              if key in ('architecture', 'epochs', 'batch_size', 'optimizer',
                                         'learning_rate', 'ensemble_size'))
-        ensemble = (f'<p>The served model averages the {len(members)} members; its eval RMSE '
-                    f'is {history["eval_rmse"]:.4f}.</p>' if len(members) > 1 else '')
-        return (f'{chart}{table}{ensemble}<p class="note">Settings: {html.escape(settings)}. '
+        kept_rmse = (f'<p>The eval RMSE of the weights kept, measured again after training: '
+                     f'{history["eval_rmse"]:.4f}.</p>'
+                     if history.get('eval_rmse') is not None else '')
+        return (f'{chart}{table}{kept_rmse}<p class="note">Settings: {html.escape(settings)}. '
                 f'TensorBoard logs: <code>tensorboard --logdir '
                 f'{html.escape(model_run.uri)}</code></p>')
 
@@ -1015,43 +1182,64 @@ class _Page:
 
     # Timings.
 
-    def _timings(self) -> str:
+    def _component_timings(self) -> List[Tuple[str, str, float]]:
+        """(component, state, seconds to 0.1 s) in start order, as the page shows them."""
         components = self.run.summary.get('components') or {}
         if not components:
             raise Missing('No component has run yet.')
-        rows, bars = [], []
+        rows = []
         for node_id, timing in components.items():
             execution = self.run.executions.get(node_id)
             state = (_STATES.get(execution.last_known_state, 'unknown') if execution
                      else ('cached' if timing['cached'] else 'done'))
-            rows.append((node_id, state, f'{timing["seconds"]:.1f}'))
-            bars.append((node_id, timing['seconds'], state))
+            rows.append((node_id, state, round(timing['seconds'], 1)))
+        return rows
+
+    def _timings_inputs(self):
+        # The chart and table show the seconds to 0.1 s: runs served from the cache, whose
+        # components take next to nothing, mostly share one chart.
+        return self._component_timings(), self.run.failed_components()
+
+    def _timings(self) -> str:
+        bars = self._component_timings()
         figure, ax = self.figures.new(0.3 * len(bars) + 1.0, width=6.4)
         colours = {'cached': _COLOURS['cached'], 'FAILED': _COLOURS['bad']}
-        ax.barh([name for name, _, _ in bars], [seconds for _, seconds, _ in bars],
-                color=[colours.get(state, _COLOURS['model']) for _, _, state in bars],
+        ax.barh([name for name, _, _ in bars], [seconds for _, _, seconds in bars],
+                color=[colours.get(state, _COLOURS['model']) for _, state, _ in bars],
                 height=0.6)
-        longest = max(seconds for _, seconds, _ in bars)
-        for y, (_, seconds, state) in enumerate(bars):
+        longest = max(seconds for _, _, seconds in bars)
+        for y, (_, state, seconds) in enumerate(bars):
             suffix = f' ({state})' if state != 'done' else ''
             ax.text(seconds + longest * 0.005, y, f'{seconds:.1f} s{suffix}', va='center',
                     fontsize=9)
         ax.invert_yaxis()
         ax.set_xlim(0, longest * 1.15 + 0.1)
         ax.set(xlabel='seconds')
-        wall = self.run.summary.get('wall_seconds')
         caption = ('Seconds per component in start order, from run_summary.json (MLMD\'s '
-                   'execution times); grey: taken from the cache, red: failed.'
-                   + (f' The whole run took {wall:.1f} s.' if wall else ''))
+                   'execution times); grey: taken from the cache, red: failed.')
         failed = self.run.failed_components()
         after = ''
         if failed:
             after = (f'<p>The run stopped when {html.escape(failed[0])} failed; the components '
                      'after it did not run.</p>')
         chart = self.figures.save(figure, 'timings', 'Seconds per component', caption)
+        rows = [(name, state, f'{seconds:.1f}') for name, state, seconds in bars]
         table = _table(('component', 'state', 'seconds'), rows, numeric_columns=(2,),
                        table_id='timings-table')
         return f'{after}<div class="side-by-side">{chart}<div>{table}</div></div>'
+
+    def _wall_time(self) -> str:
+        wall = self.run.summary.get('wall_seconds')
+        if not wall:
+            return ''
+        return f'<p>The whole run took {wall:.1f} s.</p>'
+
+    def _reused_note(self) -> str:
+        if not self.reused:
+            return ''
+        return (f' <span id="reused-parts">Taken from the previous report, drawn from the '
+                f'same artifacts: {html.escape(", ".join(self.reused))}</span> '
+                '(<code>python report.py --rebuild</code> draws them again).')
 
     def html(self) -> str:
         nav = ''.join(f'<a href="#{anchor}">{html.escape(title)}</a>'
@@ -1067,7 +1255,7 @@ class _Page:
                   f'{html.escape(self.run.summary_origin)}; MLMD run '
                   f'{html.escape(self.run.run_name or "(all executions)")}. Regenerate with '
                   f'<code>python report.py --output-dir {html.escape(self.run.output_dir)}'
-                  '</code>.</footer>')
+                  '</code>.' + self._reused_note() + '</footer>')
         title = html.escape(f'{configs.PIPELINE_NAME} run report')
         return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -21,7 +21,10 @@ def connect(metadata_path: str) -> mlmd.MetadataStore:
 
 def last_execution_id(store: mlmd.MetadataStore) -> int:
     """The newest execution id so far; a run's executions are the ones after it."""
-    return max((e.id for e in store.get_executions()), default=0)
+    # One row, not the whole history, which grows by a dozen executions with every run.
+    newest = store.get_executions(list_options=mlmd.ListOptions(
+        order_by=mlmd.OrderByField.ID, is_asc=False, limit=1))
+    return newest[0].id if newest else 0
 
 
 class RunRecord:

@@ -94,8 +94,8 @@ def first_report(synthetic_run, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def rerun_report(first_report, synthetic_run, tmp_path_factory):
-    """The same pipeline again: everything up to the Trainer cached, the Evaluator compares
-    the model with itself, the last blessed model."""
+    """The same pipeline again: everything up to the Trainer cached, and the Evaluator too
+    unless it compares the model with the last blessed one, itself."""
     code = local_runner.main(['--output-dir', synthetic_run, *SYNTHETIC_RUN_FLAGS])
     assert code == 0
     built = snapshot(synthetic_run, str(tmp_path_factory.mktemp('rerun') / 'report'))
@@ -168,6 +168,8 @@ def test_numbers_on_the_page_are_those_of_run_summary(first_report):
     assert value_by_id(page, 'pushed-version') == os.path.basename(
         summary['pushed_model_dir'])
     assert 'run summary from run_summary.json' in page
+    assert 'id="cached-count"' not in page
+    assert "an earlier run's" not in page
 
 
 def test_every_part_of_a_complete_run_is_built(first_report):
@@ -211,9 +213,20 @@ def test_training_marks_the_epoch_early_stopping_kept(first_report, synthetic_ru
     model_run = record.outputs(report.TRAINER)['model_run'][0]
     with open(os.path.join(model_run.uri, HISTORY_FILE)) as f:
         history = json.load(f)
-    for number, member in enumerate(history['members'], 1):
-        best = int(np.argmin(member['val_rmse'])) + 1
-        assert int(value_by_id(first_report['page'], f'best-epoch-{number}')) == best
+    # One set of curves, those of the served average of the members.
+    val_rmse = history['epochs']['val_rmse']
+    best = int(np.argmin(val_rmse)) + 1
+    page = first_report['page']
+    assert int(value_by_id(page, 'best-epoch')) == best
+    assert float(value_by_id(page, 'best-eval-rmse')) == pytest.approx(val_rmse[best - 1],
+                                                                       abs=5e-5)
+    rows = re.findall(r'<tr>(.*?)</tr>', re.search(
+        r'<table id="training-table">(.*?)</table>', page, re.S).group(1))
+    assert len(rows) == 2, rows  # the header and the one model
+    assert int(text(rows[1]).split()[0]) == len(history['epochs']['rmse'])
+    # Early stopping restored the best epoch's weights: the RMSE measured again after
+    # training is that epoch's.
+    assert history['eval_rmse'] == pytest.approx(val_rmse[best - 1], abs=2e-3)
 
 
 def test_pushed_model_lists_its_signatures_and_a_rank_call(first_report):
@@ -244,23 +257,76 @@ def test_rerun_marks_the_components_taken_from_the_cache(rerun_report):
     rows = dict(re.findall(r'<tr><td>([\w-]+)</td><td>(\w+)</td>',
                            section(rerun_report['page'], 'timings')))
     components = rerun_report['summary']['components']
-    assert rows['Trainer'] == 'cached' and rows['Evaluator'] == 'done'
+    assert rows['Trainer'] == 'cached'
     for name, timing in components.items():
         assert (rows[name] == 'cached') == timing['cached'], name
+    cached = sum(timing['cached'] for timing in components.values())
+    assert value_by_id(rerun_report['page'], 'cached-count') == (
+        f'{cached} of {len(components)} components from the cache')
 
 
-def test_rerun_compares_with_the_last_blessed_model_and_says_why_nothing_was_pushed(
-        first_report, rerun_report):
+def test_rerun_says_whose_verdict_and_push_it_shows(first_report, rerun_report):
     assert rerun_report['problems'] == []
-    evaluation = text(section(rerun_report['page'], 'evaluation'))
+    page = rerun_report['page']
+    header = text(re.search(r'<table id="summary">(.*?)</table>', page, re.S).group(1))
+    first_dir = first_report['summary']['pushed_model_dir']
+    if rerun_report['summary']['components']['Evaluator']['cached']:
+        # Nothing changed, so nothing ran: the page shows the first run's verdict and push,
+        # and says that they are an earlier run's.
+        assert value_by_id(page, 'blessed') == 'yes'
+        assert value_by_id(page, 'pushed-model-dir') == first_dir
+        assert "an earlier run's verdict" in header and "an earlier run's push" in header
+        assert float(value_by_id(page, 'test-rmse')) == pytest.approx(
+            first_report['summary']['test_rmse'], abs=5e-5)
+        return
+    # The Evaluator ran again, with the model it blessed before as its baseline.
+    assert "an earlier run's verdict" not in header
+    evaluation = text(section(page, 'evaluation'))
     assert 'last blessed model' in evaluation
     assert "(the same model as this run's)" in evaluation
     assert 'not blessed' in evaluation and 'not better than the model already served' in evaluation
-    assert value_by_id(rerun_report['page'], 'blessed') == 'no'
-    model = text(section(rerun_report['page'], 'model'))
-    first_version = os.path.basename(first_report['summary']['pushed_model_dir'])
+    assert value_by_id(page, 'blessed') == 'no'
+    model = text(section(page, 'model'))
     assert 'the Evaluator did not bless the model' in model
-    assert f'still serves version {first_version}' in model
+    assert f'still serves version {os.path.basename(first_dir)}' in model
+
+
+# A report of the same artifacts again: parts are reused, not recomputed.
+
+def test_parts_of_unchanged_artifacts_are_reused_and_equal_a_rebuilt_page(rerun_report,
+                                                                          synthetic_run):
+    # The runner has already written the report of the rerun: every part is up to date.
+    reused = report.build_report(synthetic_run)
+    with open(reused.path, encoding='utf-8') as f:
+        reused_page = f.read()
+    for part in ('Data: Ratings', 'Data: Long tail', 'Training',
+                 'Evaluation: Predicted vs actual rating', 'Evaluation: RMSE per slice'):
+        assert part in reused.reused
+    assert 'Taken from the previous report' in text(re.search(
+        r'<footer>.*</footer>', reused_page, re.S).group(0))
+
+    rebuilt = report.build_report(synthetic_run, reuse=False)
+    with open(rebuilt.path, encoding='utf-8') as f:
+        rebuilt_page = f.read()
+    assert rebuilt.reused == [] and rebuilt.problems == []
+    assert 'Taken from the previous report' not in rebuilt_page
+    for anchor in ('data', 'training', 'evaluation', 'model', 'timings'):
+        assert section(reused_page, anchor) == section(rebuilt_page, anchor), anchor
+    assert set(parse(rebuilt_page).images) == FIGURES
+    for name in FIGURES:
+        assert os.path.isfile(os.path.join(os.path.dirname(rebuilt.path), name)), name
+
+
+def test_a_figure_changed_since_the_last_report_is_drawn_again(rerun_report, synthetic_run):
+    report.build_report(synthetic_run)
+    figure = os.path.join(synthetic_run, report.REPORT_DIR, 'training.png')
+    with open(figure, 'wb') as f:
+        f.write(PNG_SIGNATURE)  # a truncated file, as a crash or an editor could leave
+    result = report.build_report(synthetic_run)
+    assert 'Training' not in result.reused
+    assert 'Data: Ratings' in result.reused
+    with open(figure, 'rb') as f:
+        assert len(f.read()) > 5000
 
 
 # A run stopped by the anomaly gate.
