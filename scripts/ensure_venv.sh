@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 VENV=.venv
 STAMP="$VENV/.lock-sha256"
-want=$(cat requirements.lock setup.py | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.lock setup.py scripts/ensure_venv.sh | sha256sum | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then
     exit 0
 fi
@@ -40,7 +40,10 @@ uv_version=$(grep -E '^uv==' requirements.lock | cut -d= -f3)
 if [ "$("$VENV/bin/python" -m uv --version 2>/dev/null | cut -d' ' -f2)" != "$uv_version" ]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
 fi
-"$VENV/bin/python" -m uv pip sync --quiet --python "$VENV/bin/python" requirements.lock
+# Compiled now, not at every start: otherwise a run whose environment forbids writing
+# bytecode (PYTHONDONTWRITEBYTECODE) compiles much of TFX, Beam and TFMA on each import.
+"$VENV/bin/python" -m uv pip sync --quiet --compile-bytecode --python "$VENV/bin/python" \
+    requirements.lock
 # The project itself, editable, so that Beam workers and dotted paths import the same code.
 "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" --no-deps -e .
 echo "$want" > "$STAMP"
