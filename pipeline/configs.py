@@ -24,6 +24,13 @@ SCHEMA_FILE = os.path.join(SCHEMA_DIR, 'schema.pbtxt')
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
 RUN_FN = 'models.ranking.trainer.run_fn'
 
+# Transform. A TF1 graph is traced and saved in a fraction of the time of a tf.function;
+# the Keras serving model loads it through transform_features_layer() all the same.
+TRANSFORM_FORCE_TF_COMPAT_V1 = True
+# The analyzer cache pays only when a later run analyzes some of the same spans again; with
+# one span, an unchanged rerun is served from TFX's own cache, so writing it is pure cost.
+TRANSFORM_DISABLE_ANALYZER_CACHE = True
+
 # The tutorial's model, kept so that ours can be compared with it (--architecture notebook).
 NOTEBOOK_HYPERPARAMETERS = dict(
     architecture='notebook', embedding_dim=32, hidden_units=(256, 64), optimizer='adagrad',
@@ -49,6 +56,8 @@ DEFAULT_ARCHITECTURE = 'hybrid'
 RMSE_UPPER_BOUND = 0.93
 RMSE_MIN_IMPROVEMENT = 1e-4
 EVAL_BATCH_SIZE = 4096
+# TFMA calls only the SavedModel's signatures, so it need not revive the Keras model.
+EVAL_MODEL_TYPE = 'tf_generic'
 # Raw features, and two that Transform derives for this (models/preprocessing.py).
 SLICES = ('user_gender', 'bucketized_user_age', 'user_activity_bucket',
           'movie_popularity_bucket')

@@ -60,7 +60,9 @@ def run_transform(workdir, rows):
     """(TFTransformOutput, transformed rows) from the real preprocessing_fn."""
     metadata = dataset_metadata.DatasetMetadata(
         schema_utils.schema_from_feature_spec(raw_feature_spec()))
-    with tft_beam.Context(temp_dir=os.path.join(workdir, 'tmp')):
+    # The kind of graph the pipeline's Transform writes, so that the signature tests load it.
+    with tft_beam.Context(temp_dir=os.path.join(workdir, 'tmp'),
+                          force_tf_compat_v1=configs.TRANSFORM_FORCE_TF_COMPAT_V1):
         (transformed, _), transform_fn = (
             (rows, metadata)
             | tft_beam.AnalyzeAndTransformDataset(preprocessing.preprocessing_fn,
