@@ -3,10 +3,12 @@
 It overrides GenerateExamplesByBeam rather than GetInputSourceToExamplePTransform: the base
 class would read the input once per split, and split by a hash of the serialised example.
 Here the ratings are read and parsed once, joined with their movie and user, and split by a
-hash of the (user id, movie id) pair.
+hash of the (user id, movie id) pair. It also overrides Do, to write the examples as they
+are made rather than through the base class's shuffle (see Executor.Do).
 """
 import collections
 import dataclasses
+import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from absl import logging
@@ -17,6 +19,9 @@ from google.protobuf import any_pb2
 from google.protobuf import json_format
 from google.protobuf import struct_pb2
 from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
+from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
@@ -259,6 +264,20 @@ def _line_order(reason: str) -> Tuple[str, int]:
     return file_name, int(number) if number.isdigit() else 0
 
 
+@beam.ptransform_fn
+def _WriteSplitAsMade(examples: beam.pvalue.PCollection, split_uri: str) -> beam.pvalue.PDone:
+    """TFX's WriteSplit for TFRecords, without its Reshuffle: the same files, written per bundle.
+
+    WriteToTFRecord without num_shards groups only the names of the files it wrote, never
+    the records.
+    """
+    return (examples
+            | 'MaybeSerialize' >> beam.ParDo(write_split.MaybeSerialize())
+            | 'Write' >> beam.io.WriteToTFRecord(
+                os.path.join(split_uri, write_split.DEFAULT_TF_RECORD_FILE_NAME),
+                file_name_suffix='.gz'))
+
+
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """Reads MovieLens (GroupLens files or TFDS) and writes the train/eval/test examples."""
 
@@ -279,8 +298,6 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             to_examples = _TfdsReadToExamples(settings, splitters)
         else:
             work, to_examples = _plan_grouplens(settings, splitters)
-        # Do() reads the pipeline's metrics once the base class has run it.
-        self._pipeline = pipeline
         examples = (pipeline
                     | 'PlanReads' >> beam.Create(work)
                     # Lets a distributed runner read the shards in parallel.
@@ -289,10 +306,48 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         return {split: examples[split] for split in features.SPLITS}
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        super().Do(input_dict, output_dict, exec_properties)
-        outcome = _outcome(self._pipeline.result)
-        examples_artifact = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY])
+        """The base class's Do, but the splits stream from parsing to their files.
+
+        The base class writes each split through TFX's WriteSplit, whose Reshuffle is a
+        GroupByKey over every example: Beam's in-memory DirectRunner buffers the whole
+        split before it writes a record, so memory grows with the data (about 2 GB at 1M
+        ratings). Nothing here needs that shuffle: the Trainer shuffles its input. The
+        output is what the base class writes: the same split_names, Split-<name> folders,
+        data_tfrecord-*.gz file names and payload_format and file_format properties.
+        """
+        self._log_startup(input_dict, output_dict, exec_properties)
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        examples_artifacts = output_dict[standard_component_specs.EXAMPLES_KEY]
+        examples_artifact = artifact_utils.get_single_instance(examples_artifacts)
+        examples_artifact.split_names = artifact_utils.encode_split_names(
+            example_gen_utils.generate_output_split_names(input_config, output_config))
+        payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+        if payload_format == example_gen_pb2.PayloadFormat.FORMAT_PARQUET:
+            raise BadInputError('MovieLensExampleGen writes tf.Examples in TFRecords; '
+                                'drop the Parquet output_data_format')
+        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
+                                          example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
+        file_format_name = write_split.to_file_format_str(file_format)  # fails before a run
+
+        logging.info('Generating examples.')
+        with self._make_beam_pipeline() as pipeline:
+            for split, examples in self.GenerateExamplesByBeam(pipeline,
+                                                               exec_properties).items():
+                examples | f'WriteSplit[{split}]' >> _WriteSplitAsMade(
+                    artifact_utils.get_split_uri(examples_artifacts, split))
+        for artifact in examples_artifacts:
+            if payload_format:
+                examples_utils.set_payload_format(artifact, payload_format)
+            if file_format:
+                examples_utils.set_file_format(artifact, file_format_name)
+        logging.info('Examples generated.')
+
+        outcome = _outcome(pipeline.result)
         examples_artifact.set_int_custom_property(SKIPPED_ROWS_PROPERTY, outcome.skipped_rows)
         logging.info('MovieLens examples: %s.', ', '.join(
             f'{count} {split}' for split, count in outcome.examples.items()))

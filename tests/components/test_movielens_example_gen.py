@@ -1,25 +1,35 @@
 """MovieLensExampleGen end to end: the executor through Beam on generated GroupLens data in
 the 100K format, the 1M format and a zip, a predefined split, the TFDS source, TFX's cache
-fingerprint, a real TFX pipeline run, and (with MOVIELENS_DIR) the real ml-100k."""
+fingerprint, a real TFX pipeline run, and (with MOVIELENS_DIR) the real ml-100k; and that
+the output is what TFX's own ExampleGen writes, without its shuffle of the examples."""
+import collections
 import hashlib
 import json
 import os
+import re
 import zipfile
+from typing import List
 
+import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local import local_dag_runner
 from tfx.proto import example_gen_pb2
+from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from ml_metadata.proto import metadata_store_pb2
 
 from components.movielens import BadInputError, MovieLensExampleGen, grouplens, synthetic
+from components.movielens.executor import Executor
 from models import features
 from tests.components import movielens_data as data
 
@@ -344,3 +354,108 @@ def test_uri_paths_are_read_through_tf_gfile(tmp_path):
             data.run_executor(str(tmp_path / 'bad'), f'{root}/data')
     finally:
         tf.io.gfile.rmtree(root)
+
+
+def _tfx_write_split_run(output_dir: str, data_path: str, make_pipeline=None) -> data.Run:
+    """The executor's examples written by TFX's own ExampleGen Do (WriteSplit, with its
+    Reshuffle): the reference for what an ExampleGen's output looks like."""
+    component = MovieLensExampleGen(data_path=data_path)
+    artifact = standard_artifacts.Examples()
+    artifact.uri = output_dir
+    executor = Executor(base_beam_executor.BaseBeamExecutor.Context(
+        make_beam_pipeline_fn=make_pipeline))
+    base_example_gen_executor.BaseExampleGenExecutor.Do(
+        executor, {}, {'examples': [artifact]}, data.exec_properties(component))
+    return data.Run(artifact, {split: data.read_examples(output_dir, split)
+                               for split in features.SPLITS})
+
+
+def _files(output_dir: str):
+    return sorted(os.path.relpath(os.path.join(folder, name), output_dir)
+                  for folder, _, names in os.walk(output_dir) for name in names)
+
+
+def test_output_is_what_tfx_example_gen_writes(generated, folder_run, tmp_path):
+    reference = _tfx_write_split_run(str(tmp_path / 'tfx'), generated)
+    written = _files(folder_run.artifact.uri)
+    assert written == _files(reference.artifact.uri)
+    assert {name.partition('/')[0] for name in written} == {
+        f'Split-{split}' for split in features.SPLITS}
+    for name in written:
+        assert re.fullmatch(r'Split-\w+/data_tfrecord-\d{5}-of-\d{5}\.gz', name), name
+        with open(os.path.join(folder_run.artifact.uri, name), 'rb') as stream:
+            assert stream.read(2) == b'\x1f\x8b', f'{name} is not gzipped'
+
+    def properties(artifact):
+        return {name: artifact.get_custom_property(name)
+                for name in artifact.mlmd_artifact.custom_properties}
+
+    assert properties(folder_run.artifact) == {**properties(reference.artifact),
+                                               'skipped_rows': 0}
+    assert properties(reference.artifact) == {'payload_format': 'FORMAT_TF_EXAMPLE',
+                                              'file_format': 'tfrecords_gzip'}
+    assert folder_run.artifact.split_names == reference.artifact.split_names
+    assert examples_utils.get_payload_format(folder_run.artifact) == \
+        example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE
+
+    expected_counts = collections.Counter(
+        expected_split(*line.split('\t')[:2]) for line in read_lines(f'{generated}/u.data'))
+    assert {split: len(folder_run.examples[split]) for split in features.SPLITS} == \
+        {split: expected_counts[split] for split in features.SPLITS}
+    for split in features.SPLITS:
+        assert sorted(json.dumps(example, sort_keys=True)
+                      for example in folder_run.examples[split]) == \
+            sorted(json.dumps(example, sort_keys=True) for example in reference.examples[split])
+
+
+def _shuffles_after_parsing(pipeline: beam.Pipeline) -> List[str]:
+    """The GroupByKeys that the examples pass through between ToExamples and the step
+    that writes them to files: each buffers all its input in Beam's in-memory runner."""
+    class Leaves(beam.pipeline.PipelineVisitor):
+        def __init__(self):
+            self.consumers = collections.defaultdict(list)
+            self.parse = None
+
+        def visit_transform(self, node):
+            for pcoll in node.inputs:
+                self.consumers[pcoll].append(node)
+            if node.full_label.startswith('ToExamples/'):
+                self.parse = node
+
+    leaves = Leaves()
+    pipeline.visit(leaves)
+    assert leaves.parse, 'no ToExamples step'
+    shuffles, writers, seen = [], 0, set()
+    pending = list(leaves.parse.outputs.values())
+    while pending:
+        for node in leaves.consumers[pending.pop()]:
+            if node.full_label in seen:
+                continue
+            seen.add(node.full_label)
+            if isinstance(node.transform, beam.GroupByKey):
+                shuffles.append(node.full_label)
+            if node.full_label.endswith('/WriteBundles'):
+                writers += 1  # its output is file names, not examples
+            else:
+                pending.extend(node.outputs.values())
+    assert writers == len(features.SPLITS), 'the examples reach no file writer'
+    return shuffles
+
+
+def test_examples_stream_to_their_files_without_a_group_by_key(tmp_path):
+    folder = data.write_folder(str(tmp_path / 'ml'))
+    pipelines = []
+
+    def make_pipeline():
+        pipelines.append(beam.Pipeline())
+        return pipelines[-1]
+
+    component = MovieLensExampleGen(data_path=folder)
+    artifact = standard_artifacts.Examples()
+    artifact.uri = str(tmp_path / 'out')
+    Executor(base_beam_executor.BaseBeamExecutor.Context(make_beam_pipeline_fn=make_pipeline)
+             ).Do({}, {'examples': [artifact]}, data.exec_properties(component))
+    assert _shuffles_after_parsing(pipelines[-1]) == []
+    # The check can fail: TFX's own write path shuffles every split.
+    _tfx_write_split_run(str(tmp_path / 'tfx'), folder, make_pipeline)
+    assert len(_shuffles_after_parsing(pipelines[-1])) == len(features.SPLITS)
