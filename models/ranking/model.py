@@ -164,21 +164,20 @@ class HybridScorer(tf.keras.layers.Layer):
         self._member_shape = (members, dim)
         regularizer = tf.keras.regularizers.l2(hparams.embedding_l2)
 
-        def embedding(rows, width, name):
+        def embedding(rows, width, name, initializer='random_normal'):
             return tf.keras.layers.Embedding(rows, width, embeddings_regularizer=regularizer,
-                                             embeddings_initializer='random_normal' if width > 1
-                                             else 'zeros', name=name)
+                                             embeddings_initializer=initializer, name=name)
 
         self.global_mean = tf.Variable(tf.fill([members], tables.rating_mean), trainable=True,
                                        name='global_mean')
-        self.user_bias = embedding(num_users, members, 'user_bias')
-        self.movie_bias = embedding(num_movies, members, 'movie_bias')
+        self.user_bias = embedding(num_users, members, 'user_bias', 'zeros')
+        self.movie_bias = embedding(num_movies, members, 'movie_bias', 'zeros')
         self.user_embedding = embedding(num_users, members * dim, 'user_embedding')
         self.movie_embedding = embedding(num_movies, members * dim, 'movie_embedding')
         self._user_features = {name: tf.Variable(table, trainable=False, name=f'{name}_table')
                                for name, table in tables.user_features.items()}
         self.user_side_embeddings = {
-            name: embedding(tables.vocabulary_sizes[name], members * dim, name)
+            name: embedding(tables.vocabulary_sizes[name], members * dim, name, 'uniform')
             for name in features.USER_SIDE_FEATURES}
         self._genres = tf.Variable(tables.movie_genres, trainable=False, name='genres')
         self._genre_padding = tables.genre_padding

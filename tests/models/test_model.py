@@ -108,6 +108,16 @@ def test_the_served_rating_is_the_clipped_average_of_the_members(architecture, c
                                rtol=1e-5)
 
 
+def test_members_start_from_the_mean_rating_with_zero_biases(columns, sizes):
+    model = build('hybrid', columns, sizes, ensemble_size=3)
+    model(batch_of(columns))
+    scorer = model.scorer
+    assert not scorer.user_bias.embeddings.numpy().any()
+    assert not scorer.movie_bias.embeddings.numpy().any()
+    np.testing.assert_allclose(scorer.global_mean.numpy(), [columns[features.LABEL].mean()] * 3,
+                               rtol=1e-6)
+
+
 def test_the_loss_is_the_sum_of_the_members_losses(columns, sizes):
     model = build('hybrid', columns, sizes, ensemble_size=3, dropout=0.0)
     batch = batch_of(columns)
