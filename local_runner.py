@@ -267,10 +267,16 @@ def _run(args, own_process: bool = False) -> int:
     print(f'Summary written to {path}')
     if summary['data']['skipped_rows']:
         print(f"Skipped {summary['data']['skipped_rows']} bad rating rows (--skip-bad-rows).")
+    from_cache = summary['components'].get('Evaluator', {}).get('cached')
     if summary['gate']:
-        print(f"Model gate: {summary['gate']['reason']}.")
+        earlier = ' (an earlier run\'s verdict on the same model and data)' if from_cache else ''
+        print(f"Model gate: {summary['gate']['reason']}{earlier}.")
     if summary['pushed_model_dir']:
-        print(f"Pushed to {summary['pushed_model_dir']}")
+        if summary['components'].get('Pusher', {}).get('cached'):
+            print(f"Nothing new to push: {summary['pushed_model_dir']} was pushed by an "
+                  'earlier run from the same model.')
+        else:
+            print(f"Pushed to {summary['pushed_model_dir']}")
     _write_report(args.output_dir)
     return 0
 

@@ -832,7 +832,7 @@ class _Page:
         else:
             best_epoch, best_rmse = 'n/a', 'n/a'
             kept = f'epoch {epochs_run}: the Trainer recorded no eval RMSE per epoch'
-        loss_ax.set(xlabel='epoch', ylabel='MSE', title='Loss')
+        loss_ax.set(xlabel='epoch', ylabel='loss', title='Loss')
         rmse_ax.set(xlabel='epoch', ylabel='RMSE', title='RMSE')
         for ax in (loss_ax, rmse_ax):
             ax.xaxis.get_major_locator().set_params(integer=True)
@@ -840,11 +840,12 @@ class _Page:
         served = (f'the served model, the average of its {members} members, which train '
                   'together' if members > 1 else 'the served model')
         caption = (
-            f'Per epoch, from the Trainer\'s <code>{HISTORY_FILE}</code>: loss and RMSE of '
-            f'{served}. Train RMSE is averaged over the epoch while the weights change (and '
-            'with dropout on); eval RMSE is measured on the eval split after each epoch. The '
-            'loss is what TFRS reports: the MSE of the last batch of the epoch, hence its '
-            'noise. Dotted line: the epoch of the best eval RMSE.')
+            f'Per epoch, from the Trainer\'s <code>{HISTORY_FILE}</code>: RMSE of {served}. '
+            'Train RMSE is averaged over the epoch while the weights change (and with dropout '
+            'on); eval RMSE is measured on the eval split after each epoch. The loss is what '
+            'TFRS reports for the last batch of the epoch, hence its noise: the MSE, summed '
+            'over the members, which each minimise their own. Dotted line: the epoch of the '
+            'best eval RMSE.')
         chart = self.figures.save(figure, 'training', 'Loss and RMSE per epoch', caption)
         table = _table(('epochs run', 'best eval epoch', 'best eval RMSE', 'weights kept'),
                        [(epochs_run, best_epoch, best_rmse, kept)],

@@ -201,7 +201,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, tra
                                                      hparams.implicit_feedback_limit,
                                                      hparams.seed))
     model.compile(optimizer=_optimizer(hparams))
-    callbacks = [tf.keras.callbacks.TensorBoard(log_dir=log_dir)]
+    callbacks = [tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
     if hparams.early_stopping_patience:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor='val_rmse', patience=hparams.early_stopping_patience,

@@ -1,4 +1,6 @@
 """End to end: local_runner.py runs the real pipeline (LocalDagRunner, Beam, MLMD in SQLite)."""
+import contextlib
+import io
 import json
 import os
 
@@ -45,8 +47,12 @@ def first_run(output_dir):
 
 @pytest.fixture(scope='module')
 def second_run(first_run, output_dir):
-    return run(output_dir, '--source', 'synthetic', '--synthetic-ratings', str(RATINGS),
-               '--rmse-threshold', str(LENIENT_RMSE))
+    """(exit code, summary, stdout) of the same run again."""
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code, summary = run(output_dir, '--source', 'synthetic', '--synthetic-ratings',
+                            str(RATINGS), '--rmse-threshold', str(LENIENT_RMSE))
+    return code, summary, stdout.getvalue()
 
 
 def test_first_run_writes_the_documented_summary(first_run):
@@ -91,7 +97,7 @@ def test_pushed_model_predicts_ratings_from_ids(first_run):
 
 
 def test_second_run_is_served_from_the_cache(first_run, second_run, output_dir):
-    code, summary = second_run
+    code, summary, stdout = second_run
     assert code == 0
     components = summary['components']
     # Everything, the Evaluator and Pusher included: the baseline leaves out the candidate,
@@ -109,6 +115,8 @@ def test_second_run_is_served_from_the_cache(first_run, second_run, output_dir):
     assert os.listdir(os.path.join(output_dir, 'serving_model')) == [
         os.path.basename(first_run[1]['pushed_model_dir'])]
     assert summary['wall_seconds'] < first_run[1]['wall_seconds'] / 2
+    assert "(an earlier run's verdict on the same model and data)" in stdout
+    assert 'Nothing new to push' in stdout and 'Pushed to' not in stdout
 
 
 def test_anomalous_data_stops_the_run_before_training(tmp_path):
