@@ -9,6 +9,16 @@ from pipeline import configs
 PREDEFINED_SPLITS = ('u1', 'u2', 'u3', 'u4', 'u5', 'ua', 'ub')
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number of at least 1')
+    return value
+
+
 def add_training_flags(parser: argparse.ArgumentParser, sources) -> None:
     """Data source and model flags; `sources` are the --source choices the runner supports."""
     parser.add_argument('--source', choices=sources, default=configs.DEFAULT_SOURCE)
@@ -22,7 +32,7 @@ def add_training_flags(parser: argparse.ArgumentParser, sources) -> None:
     parser.add_argument('--architecture', choices=sorted(configs.HYPERPARAMETERS),
                         default=configs.DEFAULT_ARCHITECTURE,
                         help="'notebook' is the tutorial's model, for comparison.")
-    parser.add_argument('--epochs', type=int, default=None,
+    parser.add_argument('--epochs', type=_positive, default=None,
                         help='Most training epochs (default: the architecture\'s, 40 for '
                              'hybrid); early stopping on eval may end sooner. Fewer suit '
                              'large data, where each epoch teaches more.')

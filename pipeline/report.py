@@ -14,9 +14,9 @@ A run served from the cache has the same artifacts as the run before it. The par
 from artifacts (figures, the predicted-vs-actual sample) are then taken from the previous
 report rather than computed again: each part is stored in report/parts.json with a key made
 of the artifacts it read (MLMD id and creation time) and of this module's source, and is
-reused only when its key and its figures' bytes are unchanged. The header, the timings and
-the footer describe the run itself and are always written anew; the footer names the parts
-that were reused.
+reused only when its key and its figures' bytes are unchanged. The timings' key is the
+seconds they show; the header and the footer describe the run itself and are always written
+anew, and the footer names the parts that were reused.
 """
 import dataclasses
 import hashlib
@@ -40,7 +40,7 @@ from components.movielens import SKIPPED_ROWS_PROPERTY
 from models import features
 from models.ranking import signatures
 from models.ranking.trainer import HISTORY_FILE
-from pipeline import configs, run_record, run_summary
+from pipeline import configs, metrics, run_record, run_summary
 from pipeline.run_record import custom_property
 
 REPORT_DIR = 'report'
@@ -71,8 +71,8 @@ TRAINER = 'Trainer'
 EVALUATOR = 'Evaluator'
 PUSHER = 'Pusher'
 
-_RMSE = 'root_mean_squared_error'
-_RMSE_DIFF = 'root_mean_squared_error_diff'
+_RMSE = metrics.RMSE_NAME
+_RMSE_DIFF = f'{metrics.RMSE_NAME}_diff'
 _EXAMPLE_COUNT = 'example_count'
 _STATES = {run_record.Execution.COMPLETE: 'done', run_record.Execution.CACHED: 'cached',
            run_record.Execution.FAILED: 'FAILED', run_record.Execution.CANCELED: 'canceled',
@@ -515,7 +515,8 @@ class _Page:
             ('Test RMSE and baselines', self._rmse_comparison, self._rmse_comparison_inputs),
             ('RMSE per slice', self._slices, lambda: self._artifact(EVALUATOR, 'evaluation')),
             ('Predicted vs actual rating', self._predictions,
-             lambda: (self._artifact(TRAINER, 'model'), self._artifact(EXAMPLE_GEN, 'examples'))),
+             lambda: (self._artifact(TRAINER, 'model'), self._artifact(EXAMPLE_GEN, 'examples'),
+                      PREDICTION_SAMPLE_LIMIT)),
             ('Blessing', self._blessing, None),
         ])
         self._section('model', 'Pushed model', [('', self._pushed_model, None)])
@@ -574,7 +575,7 @@ class _Page:
             return None
         try:
             return self.parts.key([name, inputs()])
-        except Missing:
+        except Exception:  # noqa: BLE001 -- the part is then built, and says what is wrong
             return None
 
     def _build_part(self, title: str, heading: str, build: Callable[[], str]
@@ -937,7 +938,8 @@ class _Page:
             return None
         if (custom_property(blessing, 'baseline_model_id')
                 == custom_property(blessing, 'current_model_id')):
-            # A rerun whose Trainer came from the cache compares the model with itself.
+            # With TFX's own baseline strategy (Kubeflow), a rerun whose Trainer came from
+            # the cache compares the model with itself.
             baseline_uri += ' (the same model as this run\'s)'
         _, result = self._eval_result()
         for slice_key, metrics in result.slicing_metrics:
@@ -1024,7 +1026,14 @@ class _Page:
         serve = loaded.signatures[signatures.SERVING_DEFAULT]
         label_spec = {features.LABEL: tf.io.FixedLenFeature([], tf.float32)}
         predicted, actual = [], []
+        counts = (self.run.summary.get('data') or {}).get('split_counts') or {}
+        # One example in `every`, picked by a hash of its bytes: the files keep the input's
+        # order (GroupLens 1M is sorted by user), so the first ones would not be typical.
+        every = max(1, -(-counts.get(features.TEST_SPLIT, 0) // PREDICTION_SAMPLE_LIMIT))
         dataset = tf.data.TFRecordDataset(files, compression_type='GZIP')
+        if every > 1:
+            dataset = dataset.filter(
+                lambda record: tf.strings.to_hash_bucket_fast(record, every) == 0)
         for batch in dataset.take(PREDICTION_SAMPLE_LIMIT).batch(_PREDICTION_BATCH):
             predicted.append(serve(**{signatures.EXAMPLES: batch})[signatures.RATING].numpy())
             actual.append(tf.io.parse_example(batch, label_spec)[features.LABEL].numpy())
@@ -1055,8 +1064,8 @@ class _Page:
                     title='Predicted and actual ratings')
         hist_ax.set_xticks(stars)
         hist_ax.legend(frameon=False, fontsize=9)
-        sample = (f'all {actual.size:,} test examples' if actual.size < PREDICTION_SAMPLE_LIMIT
-                  else f'the first {actual.size:,} test examples')
+        sample = (f'all {actual.size:,} test examples' if every == 1 else
+                  f'{actual.size:,} test examples, one in {every} by a hash of the example')
         caption = (
             f'The trained model\'s <code>serving_default</code> signature on {sample} '
             f'(raw tf.Examples from the ExampleGen). Boxes: quartiles of the predictions for '

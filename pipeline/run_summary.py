@@ -15,13 +15,13 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from components.movielens import SKIPPED_ROWS_PROPERTY
 from models import features
 from models.ranking.trainer import HISTORY_FILE
-from pipeline import run_record
+from pipeline import metrics, run_record
 from pipeline.run_record import custom_property
 
 SUMMARY_FILE = 'run_summary.json'
 # The gated metric, as the eval config names its class and TFMA names its value.
 RMSE_CLASS = 'RootMeanSquaredError'
-RMSE_KEY = 'root_mean_squared_error'
+RMSE_KEY = metrics.RMSE_NAME
 
 
 def split_counts(statistics_uri: str) -> Dict[str, int]:

@@ -1,6 +1,8 @@
 """The runners' shared flags turn into the pipeline's training settings."""
 import argparse
 
+import pytest
+
 from pipeline import configs, flags
 
 
@@ -22,3 +24,10 @@ def test_epochs_caps_training_and_keeps_the_other_settings():
 def test_architecture_picks_its_own_settings():
     hyperparameters = settings('--architecture', 'notebook')['hyperparameters']
     assert hyperparameters == configs.NOTEBOOK_HYPERPARAMETERS
+
+
+@pytest.mark.parametrize('epochs', ['0', '-1', 'two'])
+def test_epochs_below_one_is_refused(epochs, capsys):
+    with pytest.raises(SystemExit):
+        settings('--epochs', epochs)
+    assert f"--epochs: {epochs!r} is not a whole number of at least 1" in capsys.readouterr().err

@@ -20,7 +20,7 @@ class Hyperparameters:
     embedding_l2: float
     implicit_feedback_limit: int  # hybrid: rated movies per user in the SVD++ term, at most
     dropout: float
-    ensemble_size: int  # models trained with different seeds, averaged in one SavedModel
+    ensemble_size: int  # members from different starting weights, averaged when served
     seed: int
 
     @classmethod

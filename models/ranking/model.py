@@ -1,6 +1,6 @@
 """The TFRS ranking models: predict the rating a user gives a movie from the two ids.
 
-Both models take only the tf.Transform indices of the user and the movie. What else is
+Both architectures take only the tf.Transform indices of the user and the movie. What else is
 known of them (age, occupation, genres, release year, ...) sits in lookup tables that the
 Trainer fills from the training data (see `CatalogTables`), so serving needs nothing but the
 two ids, and a user or movie out of the vocabulary still gets a prediction.
@@ -22,14 +22,14 @@ class CatalogTables:
 
     Row len(vocabulary) of each table is the out-of-vocabulary user or movie, whose side
     features are all out-of-vocabulary too. `vocabulary_sizes` counts every side feature's
-    indices including its OOV bucket; genre lists are padded with `genre_padding`. The movies
-    each user rated in training are in CSR form: user u's are
-    rated_movies[rated_row_splits[u]:rated_row_splits[u + 1]].
+    indices including its OOV bucket; genre lists are padded with `genre_padding`. A sample
+    of the movies each user rated in training (see trainer.rated_movies_sample) is in CSR
+    form: user u's are rated_movies[rated_row_splits[u]:rated_row_splits[u + 1]].
     """
     user_features: Dict[str, np.ndarray]
     movie_genres: np.ndarray  # [movies + 1, max genres per movie], int
     movie_year: np.ndarray  # [movies + 1], float
-    rated_movies: np.ndarray  # [training ratings], movie index, grouped by user
+    rated_movies: np.ndarray  # movie indices, grouped by user
     rated_row_splits: np.ndarray  # [users + 2]
     vocabulary_sizes: Dict[str, int]
     rating_mean: float
@@ -184,7 +184,11 @@ class HybridScorer(tf.keras.layers.Layer):
         self.genre_embedding = embedding(tables.genre_padding + 1, members * dim,
                                          'genre_embedding')
         self._year = tf.Variable(tables.movie_year, trainable=False, name='year')
-        self.year_projection = tf.keras.layers.Dense(members * dim, use_bias=False)
+        # Glorot over (1, dim), as one member's own Dense(dim) would draw it.
+        year_limit = (6.0 / (1 + dim)) ** 0.5
+        self.year_projection = tf.keras.layers.Dense(
+            members * dim, use_bias=False,
+            kernel_initializer=tf.keras.initializers.RandomUniform(-year_limit, year_limit))
         self._rated_movies = tf.Variable(tables.rated_movies, trainable=False,
                                          name='rated_movies')
         self._rated_row_splits = tf.Variable(tables.rated_row_splits, trainable=False,

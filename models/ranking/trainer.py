@@ -64,7 +64,10 @@ def read_split(file_pattern, data_accessor, tf_transform_output,
                           tf_transform_output.transformed_metadata.schema.feature
                           if feature.name in columns)
     dataset = data_accessor.tf_dataset_factory(
-        file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1),
+        file_pattern,
+        # In file order: the SVD++ sample and the epochs' permutations depend on row order,
+        # and the seed must fix them.
+        tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=False),
         schema)
     batches = []
     for batch in dataset:
@@ -108,7 +111,7 @@ def rated_movies_sample(user_index: np.ndarray, movie_index: np.ndarray, users: 
 
     A training step looks up the implicit embedding of every movie each user in the batch
     has rated, so an uncapped list makes the step's cost grow with the heaviest users'
-    ratings; a sample of a few dozen describes a user's taste almost as well.
+    ratings; a sample of about a hundred describes a user's taste almost as well.
     """
     order = np.lexsort((np.random.default_rng(seed).random(len(user_index)), user_index))
     counts = np.bincount(user_index, minlength=users)

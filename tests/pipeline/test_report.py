@@ -87,15 +87,16 @@ def read_summary(output_dir):
 
 @pytest.fixture(scope='module')
 def first_report(synthetic_run, tmp_path_factory):
-    built = snapshot(synthetic_run, str(tmp_path_factory.mktemp('first') / 'report'))
+    # Drawn anew: the runner has already written this report, which could be reused.
+    built = snapshot(synthetic_run, str(tmp_path_factory.mktemp('first') / 'report'),
+                     reuse=False)
     built['summary'] = read_summary(synthetic_run)
     return built
 
 
 @pytest.fixture(scope='module')
 def rerun_report(first_report, synthetic_run, tmp_path_factory):
-    """The same pipeline again: everything up to the Trainer cached, and the Evaluator too
-    unless it compares the model with the last blessed one, itself."""
+    """The same pipeline again: every component is taken from the cache."""
     code = local_runner.main(['--output-dir', synthetic_run, *SYNTHETIC_RUN_FLAGS])
     assert code == 0
     built = snapshot(synthetic_run, str(tmp_path_factory.mktemp('rerun') / 'report'))
@@ -270,25 +271,33 @@ def test_rerun_says_whose_verdict_and_push_it_shows(first_report, rerun_report):
     page = rerun_report['page']
     header = text(re.search(r'<table id="summary">(.*?)</table>', page, re.S).group(1))
     first_dir = first_report['summary']['pushed_model_dir']
-    if rerun_report['summary']['components']['Evaluator']['cached']:
-        # Nothing changed, so nothing ran: the page shows the first run's verdict and push,
-        # and says that they are an earlier run's.
-        assert value_by_id(page, 'blessed') == 'yes'
-        assert value_by_id(page, 'pushed-model-dir') == first_dir
-        assert "an earlier run's verdict" in header and "an earlier run's push" in header
-        assert float(value_by_id(page, 'test-rmse')) == pytest.approx(
-            first_report['summary']['test_rmse'], abs=5e-5)
-        return
-    # The Evaluator ran again, with the model it blessed before as its baseline.
-    assert "an earlier run's verdict" not in header
-    evaluation = text(section(page, 'evaluation'))
-    assert 'last blessed model' in evaluation
-    assert "(the same model as this run's)" in evaluation
-    assert 'not blessed' in evaluation and 'not better than the model already served' in evaluation
-    assert value_by_id(page, 'blessed') == 'no'
-    model = text(section(page, 'model'))
-    assert 'the Evaluator did not bless the model' in model
-    assert f'still serves version {os.path.basename(first_dir)}' in model
+    # Nothing changed, so nothing ran: the page shows the first run's verdict and push, and
+    # says that they are an earlier run's.
+    assert rerun_report['summary']['components']['Evaluator']['cached']
+    assert value_by_id(page, 'blessed') == 'yes'
+    assert value_by_id(page, 'pushed-model-dir') == first_dir
+    assert "an earlier run's verdict" in header and "an earlier run's push" in header
+    assert float(value_by_id(page, 'test-rmse')) == pytest.approx(
+        first_report['summary']['test_rmse'], abs=5e-5)
+
+
+def test_predictions_of_a_large_test_split_are_a_hashed_sample(synthetic_run, tmp_path,
+                                                              monkeypatch):
+    # More test examples than the limit: one in `every`, spread over the whole split, whose
+    # RMSE is close to TFMA's over all of them.
+    summary = read_summary(synthetic_run)
+    test_examples = summary['data']['split_counts']['test']
+    monkeypatch.setattr(report, 'PREDICTION_SAMPLE_LIMIT', test_examples // 4 + 1)
+    built = snapshot(synthetic_run, str(tmp_path / 'report'), reuse=False)
+    caption = text(section(built['page'], 'evaluation'))
+    sampled = int(re.search(r'([\d,]+) test examples, one in 4 by a hash of the example',
+                            caption).group(1).replace(',', ''))
+    assert 0.15 * test_examples < sampled < 0.35 * test_examples
+    shown = float(value_by_id(built['page'], 'prediction-rmse'))
+    assert shown == pytest.approx(summary['test_rmse'], abs=0.1)
+    # Leave the run's report as the runner wrote it, for the tests that reuse its parts.
+    monkeypatch.undo()
+    report.build_report(synthetic_run)
 
 
 # A report of the same artifacts again: parts are reused, not recomputed.
