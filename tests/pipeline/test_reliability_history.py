@@ -250,7 +250,9 @@ def test_a_worse_model_never_replaces_the_served_one(good, worse, resumed):
     # The same one-step model as run 2 (its Trainer is cached), now held to the served one.
     assert summary['components']['Trainer']['cached']
     gate = summary['gate']
-    assert gate['rmse'] == resumed[1]['test_rmse'] < LENIENT_RMSE
+    # Evaluated again, now beside a baseline: TFMA may merge the batches in another order.
+    assert gate['rmse'] == pytest.approx(resumed[1]['test_rmse'], abs=1e-6)
+    assert gate['rmse'] < LENIENT_RMSE
     assert gate['baseline_rmse'] == pytest.approx(good_summary['test_rmse'], abs=1e-6)
     assert gate['min_improvement'] == pytest.approx(1e-4)
     assert gate['reason'] == (
