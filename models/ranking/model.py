@@ -86,6 +86,13 @@ class RankingModel(tfrs.models.Model):
                 compute_metrics=False)
 
 
+def _member_glorot(fan_in: int, fan_out: int) -> tf.keras.initializers.Initializer:
+    """Glorot uniform as one member's own Dense(fan_out) layer would draw it: Keras would
+    count every member in the fans of a kernel that holds several, and start them smaller."""
+    limit = (6.0 / (fan_in + fan_out)) ** 0.5
+    return tf.keras.initializers.RandomUniform(-limit, limit)
+
+
 class MemberDense(tf.keras.layers.Layer):
     """A Dense layer per ensemble member: [batch, members, in] -> [batch, members, units]."""
 
@@ -96,11 +103,8 @@ class MemberDense(tf.keras.layers.Layer):
 
     def build(self, input_shape):
         members, width = input_shape[1], input_shape[2]
-        # Each member's kernel drawn as a Dense layer's: Glorot uniform over (in, units).
-        limit = (6.0 / (width + self.units)) ** 0.5
-        self.kernel = self.add_weight(
-            'kernel', shape=(members, width, self.units),
-            initializer=tf.keras.initializers.RandomUniform(-limit, limit))
+        self.kernel = self.add_weight('kernel', shape=(members, width, self.units),
+                                      initializer=_member_glorot(width, self.units))
         self.bias = self.add_weight('bias', shape=(members, self.units), initializer='zeros')
 
     def call(self, inputs):
@@ -184,11 +188,8 @@ class HybridScorer(tf.keras.layers.Layer):
         self.genre_embedding = embedding(tables.genre_padding + 1, members * dim,
                                          'genre_embedding')
         self._year = tf.Variable(tables.movie_year, trainable=False, name='year')
-        # Glorot over (1, dim), as one member's own Dense(dim) would draw it.
-        year_limit = (6.0 / (1 + dim)) ** 0.5
         self.year_projection = tf.keras.layers.Dense(
-            members * dim, use_bias=False,
-            kernel_initializer=tf.keras.initializers.RandomUniform(-year_limit, year_limit))
+            members * dim, use_bias=False, kernel_initializer=_member_glorot(1, dim))
         self._rated_movies = tf.Variable(tables.rated_movies, trainable=False,
                                          name='rated_movies')
         self._rated_row_splits = tf.Variable(tables.rated_row_splits, trainable=False,

@@ -80,7 +80,10 @@ def read_split(file_pattern, data_accessor, tf_transform_output,
 
 
 def concatenate(batches) -> Dict[str, np.ndarray]:
-    """Joins batches of columns; genre lists are padded with -1 to the longest one."""
+    """Joins batches of columns; genre lists are padded with -1 to the longest one.
+
+    Empties the batches as it goes, so that a column's batches are freed once joined.
+    """
     if features.MOVIE_GENRE_INDICES in batches[0]:
         width = max(b[features.MOVIE_GENRE_INDICES].shape[1] for b in batches)
         batches = [dict(b, **{features.MOVIE_GENRE_INDICES: np.pad(
