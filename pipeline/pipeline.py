@@ -89,8 +89,11 @@ def create_pipeline(
         examples=example_gen.outputs['examples'],
         schema=anomaly_gate.outputs['validated_schema'],
         preprocessing_fn=configs.PREPROCESSING_FN,
-        splits_config=transform_pb2.SplitsConfig(analyze=[features.TRAIN_SPLIT],
-                                             transform=list(features.SPLITS)),
+        # The test split is left raw: the Evaluator feeds raw examples to the serving
+        # signature, which applies this same transform graph itself.
+        splits_config=transform_pb2.SplitsConfig(
+            analyze=[features.TRAIN_SPLIT],
+            transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]),
         # StatisticsGen already describes the raw data; Transform's own pre- and
         # post-transform statistics would double the cost of this component.
         disable_statistics=True,
