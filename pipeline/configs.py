@@ -62,6 +62,9 @@ EVAL_MODEL_TYPE = 'tf_generic'
 SLICES = ('user_gender', 'bucketized_user_age', 'user_activity_bucket',
           'movie_popularity_bucket')
 
-# Beam's DirectRunner. in_memory keeps one process: at MovieLens sizes, starting worker
-# processes costs more than it saves.
-BEAM_PIPELINE_ARGS = ('--direct_running_mode=in_memory', '--direct_num_workers=1')
+# Beam's local runner, named: the default DirectRunner first tries Beam's Prism runner, which
+# it downloads from GitHub at run time, and falls back to FnApiRunner when that fails.
+# in_memory keeps one process: at MovieLens sizes, starting worker processes costs more than
+# it saves. A later --runner (e.g. DataflowRunner) replaces all three.
+BEAM_PIPELINE_ARGS = ('--runner=FnApiRunner', '--direct_running_mode=in_memory',
+                      '--direct_num_workers=1')
