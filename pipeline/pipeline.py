@@ -13,7 +13,7 @@ from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import LatestBlessedOtherModelStrategy, baseline_resolver
 from components.movielens import MovieLensExampleGen
 from models import features
-from pipeline import configs, metrics
+from pipeline import configs, metrics, source_fingerprint
 
 
 def eval_config(rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
@@ -98,14 +98,17 @@ def create_pipeline(
         # post-transform statistics would double the cost of this component.
         disable_statistics=True,
         force_tf_compat_v1=configs.TRANSFORM_FORCE_TF_COMPAT_V1,
-        disable_analyzer_cache=configs.TRANSFORM_DISABLE_ANALYZER_CACHE)
+        disable_analyzer_cache=configs.TRANSFORM_DISABLE_ANALYZER_CACHE,
+        # Not read by preprocessing_fn: it makes an edit of the code a cache miss.
+        custom_config={'source': source_fingerprint.transform_source()})
     trainer = Trainer(
         run_fn=configs.RUN_FN,
         examples=transform.outputs['transformed_examples'],
         transform_graph=transform.outputs['transform_graph'],
         train_args=trainer_pb2.TrainArgs(splits=[features.TRAIN_SPLIT], num_steps=train_steps),
         eval_args=trainer_pb2.EvalArgs(splits=[features.EVAL_SPLIT]),
-        custom_config={'hyperparameters': hyperparameters})
+        custom_config={'hyperparameters': hyperparameters,
+                       'source': source_fingerprint.trainer_source()})
     model_resolver = baseline_resolver(trainer.outputs['model'], baseline_strategy)
     evaluator = Evaluator(
         examples=example_gen.outputs['examples'],

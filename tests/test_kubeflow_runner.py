@@ -368,9 +368,9 @@ def test_without_beam_args_components_keep_the_direct_runner_defaults(kfp_spec):
 
 
 def test_training_flags_reach_the_components(vertex_job):
-    hyperparameters = json.loads(parameter(vertex_job, 'Trainer', 'custom_config'))
+    custom_config = json.loads(parameter(vertex_job, 'Trainer', 'custom_config'))
     expected = json.loads(json.dumps(dict(configs.NOTEBOOK_HYPERPARAMETERS, seed=7)))
-    assert hyperparameters == {'hyperparameters': expected}
+    assert custom_config['hyperparameters'] == expected
     assert json.loads(parameter(vertex_job, 'Trainer', 'train_args')) == \
         {'splits': ['train'], 'num_steps': 11}
     settings = json.loads(parameter(vertex_job, 'MovieLensExampleGen', 'custom_config'))
