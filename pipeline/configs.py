@@ -34,7 +34,7 @@ TRANSFORM_DISABLE_ANALYZER_CACHE = True
 # The tutorial's model, kept so that ours can be compared with it (--architecture notebook).
 NOTEBOOK_HYPERPARAMETERS = dict(
     architecture='notebook', embedding_dim=32, hidden_units=(256, 64), optimizer='adagrad',
-    learning_rate=0.1, batch_size=8192, epochs=3, early_stopping_patience=0, embedding_l2=0.0,
+    learning_rate=0.1, batch_size=8192, epochs=3, early_stopping_patience=0, embedding_decay=0.0,
     implicit_feedback_limit=0, dropout=0.0, ensemble_size=1, seed=DEFAULT_SEED)
 
 # Our model, chosen on the eval split (see README, "Model quality"): three members trained
@@ -42,7 +42,7 @@ NOTEBOOK_HYPERPARAMETERS = dict(
 HYBRID_HYPERPARAMETERS = dict(
     architecture='hybrid', embedding_dim=32, hidden_units=(128,), optimizer='adam',
     learning_rate=0.006, batch_size=4096, epochs=40, early_stopping_patience=3,
-    embedding_l2=3e-4, implicit_feedback_limit=128, dropout=0.2, ensemble_size=3,
+    embedding_decay=1.5, implicit_feedback_limit=128, dropout=0.2, ensemble_size=3,
     seed=DEFAULT_SEED)
 
 HYPERPARAMETERS = {'notebook': NOTEBOOK_HYPERPARAMETERS, 'hybrid': HYBRID_HYPERPARAMETERS}

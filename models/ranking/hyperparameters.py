@@ -17,7 +17,7 @@ class Hyperparameters:
     batch_size: int
     epochs: int  # the maximum; early stopping on the eval split may end sooner
     early_stopping_patience: int  # epochs without eval improvement; 0 disables
-    embedding_l2: float
+    embedding_decay: float  # adam: weight decay of embedding rows per step, x learning_rate
     implicit_feedback_limit: int  # hybrid: rated movies per user in the SVD++ term, at most
     dropout: float
     ensemble_size: int  # members from different starting weights, averaged when served

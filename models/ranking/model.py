@@ -166,11 +166,12 @@ class HybridScorer(tf.keras.layers.Layer):
         super().__init__()
         members, dim = hparams.ensemble_size, hparams.embedding_dim
         self._member_shape = (members, dim)
-        regularizer = tf.keras.regularizers.l2(hparams.embedding_l2)
 
+        # Regularised by the optimizer's weight decay (see lazy_adam.py), not by a penalty
+        # on whole tables, whose gradient would touch every row at every step.
         def embedding(rows, width, name, initializer='random_normal'):
-            return tf.keras.layers.Embedding(rows, width, embeddings_regularizer=regularizer,
-                                             embeddings_initializer=initializer, name=name)
+            return tf.keras.layers.Embedding(rows, width, embeddings_initializer=initializer,
+                                             name=name)
 
         self.global_mean = tf.Variable(tf.fill([members], tables.rating_mean), trainable=True,
                                        name='global_mean')

@@ -19,6 +19,7 @@ from models import features
 from models.ranking import model as ranking_model
 from models.ranking import signatures
 from models.ranking.hyperparameters import Hyperparameters
+from models.ranking.lazy_adam import CatchUpDecay, LazyAdam
 
 HISTORY_FILE = 'training_history.json'  # in the model run dir, read by the run summary
 
@@ -190,7 +191,7 @@ def _optimizer(hparams: Hyperparameters):
     if hparams.optimizer == 'adagrad':
         return tf.keras.optimizers.Adagrad(hparams.learning_rate)
     if hparams.optimizer == 'adam':
-        return tf.keras.optimizers.Adam(hparams.learning_rate)
+        return LazyAdam(hparams.learning_rate, row_decay=hparams.embedding_decay)
     raise ValueError(f"Unknown optimizer {hparams.optimizer!r}: use 'adagrad' or 'adam'.")
 
 
@@ -207,7 +208,8 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, tra
                                                      hparams.implicit_feedback_limit,
                                                      hparams.seed))
     model.compile(optimizer=_optimizer(hparams))
-    callbacks = [tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
+    callbacks = [CatchUpDecay(),
+                 tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
     if hparams.early_stopping_patience:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor='val_rmse', patience=hparams.early_stopping_patience,
@@ -256,6 +258,8 @@ def run_fn(fn_args: FnArgs):
 
     model.tft_layer = tf_transform_output.transform_features_layer()
     # save_traces=False: every consumer (TF Serving, TFMA, rank.py) calls the signatures;
-    # tracing each Keras layer's call as well would double the time this takes.
+    # tracing each Keras layer's call as well would double the time this takes. Nor does
+    # any of them train on: the optimizer's moments would triple the size of the tables.
     model.save(fn_args.serving_model_dir, save_format='tf', save_traces=False,
+               include_optimizer=False,
                signatures=signatures.build(model, tf_transform_output))
