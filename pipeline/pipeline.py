@@ -89,11 +89,12 @@ def create_pipeline(
         examples=example_gen.outputs['examples'],
         schema=anomaly_gate.outputs['validated_schema'],
         preprocessing_fn=configs.PREPROCESSING_FN,
-        # The test split is left raw: the Evaluator feeds raw examples to the serving
-        # signature, which applies this same transform graph itself.
-        splits_config=transform_pb2.SplitsConfig(
-            analyze=[features.TRAIN_SPLIT],
-            transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]),
+        # Transform only analyzes (the vocabularies, ...): the Trainer applies its graph as it
+        # reads each split once into memory, and the Evaluator's serving signature applies it
+        # to raw test examples, so transformed copies of the splits would be written for
+        # nothing.
+        splits_config=transform_pb2.SplitsConfig(analyze=[features.TRAIN_SPLIT]),
+        materialize=False,
         # StatisticsGen already describes the raw data; Transform's own pre- and
         # post-transform statistics would double the cost of this component.
         disable_statistics=True,
@@ -103,7 +104,7 @@ def create_pipeline(
         custom_config={'source': source_fingerprint.transform_source()})
     trainer = Trainer(
         run_fn=configs.RUN_FN,
-        examples=transform.outputs['transformed_examples'],
+        examples=example_gen.outputs['examples'],
         transform_graph=transform.outputs['transform_graph'],
         train_args=trainer_pb2.TrainArgs(splits=[features.TRAIN_SPLIT], num_steps=train_steps),
         eval_args=trainer_pb2.EvalArgs(splits=[features.EVAL_SPLIT]),

@@ -44,7 +44,7 @@ DEPENDENCIES = {
     'ExampleValidator': {'StatisticsGen', 'ImportSchemaGen'},
     'AnomalyGate': {'ExampleValidator', 'ImportSchemaGen'},
     'Transform': {'AnomalyGate', 'MovieLensExampleGen'},
-    'Trainer': {'Transform'},
+    'Trainer': {'Transform', 'MovieLensExampleGen'},  # the graph, and the raw examples
     BLESSING_RESOLVER: set(),
     MODEL_RESOLVER: set(),
     'Evaluator': {'MovieLensExampleGen', 'Trainer', MODEL_RESOLVER},

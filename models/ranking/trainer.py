@@ -53,23 +53,23 @@ EVAL_COLUMNS = _TRAINING_COLUMNS
 
 def read_split(file_pattern, data_accessor, tf_transform_output,
                columns=TRAIN_COLUMNS) -> Dict[str, np.ndarray]:
-    """Reads some columns of a transformed split into memory, one array per feature.
+    """Reads a split of raw examples, applies the Transform graph and keeps some of the
+    transformed columns in memory, one array per feature.
 
-    A few numeric columns fit easily, even at tens of millions of ratings; holding them lets
+    Transform does not write transformed examples (materialize=False): each split is read
+    once, here, so writing and re-reading a transformed copy would only add work. A few
+    numeric columns fit easily, even at tens of millions of ratings; holding them lets
     every epoch shuffle fully without re-parsing tf.Examples.
     """
-    schema = schema_pb2.Schema()
-    schema.CopyFrom(tf_transform_output.transformed_metadata.schema)
-    del schema.feature[:]
-    schema.feature.extend(feature for feature in
-                          tf_transform_output.transformed_metadata.schema.feature
-                          if feature.name in columns)
+    transform = tf_transform_output.transform_features_layer()
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         # In file order: the SVD++ sample and the epochs' permutations depend on row order,
         # and the seed must fix them.
         tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=False),
-        schema)
+        tf_transform_output.raw_metadata.schema).map(
+            lambda raw: {key: value for key, value in transform(raw).items()
+                         if key in columns})
     batches = []
     for batch in dataset:
         batch = dict(batch)
