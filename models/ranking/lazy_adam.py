@@ -10,23 +10,28 @@ Here a row's Adam moments change only when the row is looked up, as in TF Addons
 LazyAdam. Rows shrink by decoupled weight decay (as in AdamW: each step multiplies a row by
 1 - learning_rate * row_decay), which keeps the regularisation that mattered: rows seen
 rarely, like a movie with two ratings, drift back to zero between their updates. The decay a
-row missed is applied when it is next looked up, and to every row by `catch_up()` before the
-model is evaluated. Dense gradients (the MLP, the global mean) follow Keras's Adam unchanged.
+row missed is applied when it is next updated (that step's forward pass still sees the row as
+its last update left it), and to every row by `catch_up()` before the model is evaluated. Dense gradients (the MLP, the global mean) follow Keras's Adam unchanged.
 """
 import tensorflow as tf
 
 
 class LazyAdam(tf.keras.optimizers.Adam):
+    """Keras's Adam for dense gradients; lazy Adam with row decay for embedding tables."""
 
     def __init__(self, learning_rate: float, row_decay: float = 0.0, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.row_decay = row_decay
+        # Keys of the tables given sparse gradients, learnt as the train step is traced;
+        # a matrix with dense gradients (a Dense kernel) is neither decayed nor caught up.
+        self._sparse_keys = set()
 
     def build(self, var_list):
         super().build(var_list)
         if hasattr(self, '_row_steps'):
             return
-        # Per table: the step up to which each row's decay has been applied.
+        # Per matrix that could be a table: the step up to which each row's decay has been
+        # applied.
         self._row_steps = {self._var_key(var): self.add_variable(
             (var.shape[0],), tf.int64, name=f'{var._shared_name}/row_steps')
             for var in var_list if len(var.shape) == 2}
@@ -42,19 +47,23 @@ class LazyAdam(tf.keras.optimizers.Adam):
             return super().update_step(gradient, variable)
         # Keras has already summed the gradients of repeated rows (one index per row).
         rows, values = gradient.indices, gradient.values
+        key = self._var_key(variable)
+        if key not in self._row_steps:
+            raise ValueError(f'LazyAdam: {variable.name} has a sparse gradient but is not a '
+                             'table (rows x width); only embedding tables can be updated by row.')
+        self._sparse_keys.add(key)
         now = tf.cast(self.iterations + 1, tf.int64)
         step = tf.cast(now, variable.dtype)
         beta_1 = tf.cast(self.beta_1, variable.dtype)
         beta_2 = tf.cast(self.beta_2, variable.dtype)
         alpha = (tf.cast(self.learning_rate, variable.dtype)
                  * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step)))
-        key = self._var_key(variable)
         m = self._momentums[self._index_dict[key]]
         v = self._velocities[self._index_dict[key]]
         row_steps = self._row_steps[key]
         # This step's decay included, as AdamW decays before it moves a row.
         decayed = self._decayed(tf.gather(variable, rows),
-                                tf.gather(row_steps, rows) , now)
+                                tf.gather(row_steps, rows), now)
         m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * values
         v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(values)
         m.scatter_update(tf.IndexedSlices(m_rows, rows))
@@ -63,13 +72,16 @@ class LazyAdam(tf.keras.optimizers.Adam):
             decayed - alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), rows))
         row_steps.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), now), rows))
 
+    def get_config(self):
+        return dict(super().get_config(), row_decay=self.row_decay)
+
     def catch_up(self, variables):
         """Applies to every row of every table the decay it has missed so far."""
         now = tf.cast(self.iterations, tf.int64)
         for variable in variables:
-            row_steps = self._row_steps.get(self._var_key(variable)) if hasattr(
-                self, '_row_steps') else None
-            if row_steps is not None:
+            key = self._var_key(variable)
+            if key in self._sparse_keys:
+                row_steps = self._row_steps[key]
                 variable.assign(self._decayed(variable, row_steps, now))
                 row_steps.assign(tf.fill(tf.shape(row_steps), now))
 

@@ -71,3 +71,43 @@ def test_the_callback_catches_up_before_evaluation():
     keep = (1 - LEARNING_RATE * DECAY) ** 2  # two steps
     np.testing.assert_allclose(embedding.embeddings.numpy()[10:], unseen_before * keep,
                                rtol=1e-5)
+
+
+def test_matrices_with_dense_gradients_are_not_decayed():
+    kernel = table()
+    optimizer = LazyAdam(LEARNING_RATE, row_decay=DECAY)
+    reference = tf.keras.optimizers.Adam(LEARNING_RATE)
+    expected = table()
+    for _ in range(2):
+        for optimizer_, variable in ((optimizer, kernel), (reference, expected)):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.square(variable))  # a dense gradient
+            optimizer_.apply_gradients(zip(tape.gradient(loss, [variable]), [variable]))
+    optimizer.catch_up([kernel])
+    np.testing.assert_allclose(kernel.numpy(), expected.numpy(), rtol=1e-6)
+
+
+
+def test_a_row_looked_up_again_first_takes_the_decay_it_missed():
+    """Row 2 is looked up at steps 1 and 4: at step 4 it decays for steps 2, 3 and 4, then
+    moves by moments that skipped steps 2 and 3. (Its gradient at step 4 is that of the row
+    as step 1 left it: the decay is applied as the row is updated.)"""
+    variable = table()
+    w0 = variable.numpy()[2].astype(np.float64)
+    optimizer = LazyAdam(LEARNING_RATE, row_decay=DECAY)
+    for rows in ([0, 2], [0], [0], [0, 2]):
+        step(optimizer, variable, rows)
+
+    beta_1, beta_2, epsilon = optimizer.beta_1, optimizer.beta_2, optimizer.epsilon
+    keep = 1 - LEARNING_RATE * DECAY
+
+    def alpha(t):
+        return LEARNING_RATE * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+
+    g1 = 2 * w0
+    m1, v1 = (1 - beta_1) * g1, (1 - beta_2) * g1 ** 2
+    w1 = w0 * keep - alpha(1) * m1 / (np.sqrt(v1) + epsilon)
+    g4 = 2 * w1
+    m4, v4 = beta_1 * m1 + (1 - beta_1) * g4, beta_2 * v1 + (1 - beta_2) * g4 ** 2
+    w4 = w1 * keep ** 3 - alpha(4) * m4 / (np.sqrt(v4) + epsilon)
+    np.testing.assert_allclose(variable.numpy()[2], w4, rtol=1e-5)
