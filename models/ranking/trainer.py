@@ -188,6 +188,8 @@ def _batches(split: Dict[str, np.ndarray], batch_size: int, shuffle_seed=None):
 
 def _optimizer(hparams: Hyperparameters):
     if hparams.optimizer == 'adagrad':
+        if hparams.embedding_decay:
+            raise ValueError('embedding_decay needs optimizer adam; adagrad would ignore it.')
         return tf.keras.optimizers.Adagrad(hparams.learning_rate)
     if hparams.optimizer == 'adam':
         return LazyAdam(hparams.learning_rate, row_decay=hparams.embedding_decay)
@@ -207,6 +209,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, tra
                                                      hparams.implicit_feedback_limit,
                                                      hparams.seed))
     model.compile(optimizer=_optimizer(hparams))
+    # Every epoch ends with an evaluation, so the weights fit leaves are caught up.
     callbacks = [CatchUpDecay(),
                  tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
     if hparams.early_stopping_patience:
@@ -255,10 +258,15 @@ def run_fn(fn_args: FnArgs):
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
         json.dump(history, f, indent=1)
 
+    save(model, fn_args.serving_model_dir, tf_transform_output)
+
+
+def save(model, path, tf_transform_output):
+    """The SavedModel that is evaluated and served: the model, the Transform graph and the
+    signatures (signatures.py)."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     # save_traces=False: every consumer (TF Serving, TFMA, rank.py) calls the signatures;
     # tracing each Keras layer's call as well would double the time this takes. Nor does
     # any of them train on: the optimizer's moments would triple the size of the tables.
-    model.save(fn_args.serving_model_dir, save_format='tf', save_traces=False,
-               include_optimizer=False,
+    model.save(path, save_format='tf', save_traces=False, include_optimizer=False,
                signatures=signatures.build(model, tf_transform_output))

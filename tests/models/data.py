@@ -10,7 +10,7 @@ from tfx.utils import io_utils
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models import features, preprocessing
-from models.ranking import signatures, trainer
+from models.ranking import trainer
 from models.ranking.hyperparameters import Hyperparameters
 from pipeline import configs
 
@@ -104,6 +104,5 @@ def save_serving_model(transform_output, path):
         dict(configs.HYPERPARAMETERS['hybrid'], epochs=2, batch_size=4))
     model, _ = trainer.train(hparams, columns, columns, sizes,
                              log_dir=os.path.join(os.path.dirname(path), 'logs'))
-    model.tft_layer = output.transform_features_layer()
-    model.save(path, save_format='tf', signatures=signatures.build(model, output))
+    trainer.save(model, path, output)
     return path
