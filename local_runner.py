@@ -1,4 +1,4 @@
-"""Runs the whole pipeline on this machine: LocalDagRunner, Beam DirectRunner, MLMD in SQLite.
+"""Runs the whole pipeline on this machine: LocalDagRunner, Beam FnApiRunner, MLMD in SQLite.
 
     python local_runner.py --data-dir path/to/ml-100k --output-dir output
 

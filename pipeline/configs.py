@@ -65,6 +65,6 @@ SLICES = ('user_gender', 'bucketized_user_age', 'user_activity_bucket',
 # Beam's local runner, named: the default DirectRunner first tries Beam's Prism runner, which
 # it downloads from GitHub at run time, and falls back to FnApiRunner when that fails.
 # in_memory keeps one process: at MovieLens sizes, starting worker processes costs more than
-# it saves. A later --runner (e.g. DataflowRunner) replaces all three.
+# it saves. A later --runner (e.g. DataflowRunner) replaces the runner; it ignores the others.
 BEAM_PIPELINE_ARGS = ('--runner=FnApiRunner', '--direct_running_mode=in_memory',
                       '--direct_num_workers=1')

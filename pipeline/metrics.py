@@ -6,7 +6,8 @@ feeds through eager TensorFlow once per slice and batch. TFMA's own metrics are 
 each reads every example of every slice again: with five slicing specs, extracting the label
 and prediction once per metric was a third of the Evaluator's time. This metric keeps
 Keras's name, key and value for RMSE and reports the mean absolute error and the example
-count from the same pass, under TFMA's keys for them.
+count from the same pass, under TFMA's keys for them (the count is of examples, as TFMA's
+ExampleCount gives unweighted; weighted, TFMA would sum the weights).
 """
 import math
 from typing import Iterable, List, NamedTuple

@@ -15,4 +15,3 @@ def test_default_runner_runs_locally_without_trying_prism(caplog):
         assert_that(p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * x),
                     equal_to([1, 4, 9]))
     assert 'prism' not in caplog.text.lower()
-

@@ -43,7 +43,8 @@ def test_mae_and_count_are_tfmas_under_tfmas_keys():
     ours = combine(metrics.RootMeanSquaredError())
     assert set(ours) == {metrics.RMSE_NAME, metrics.MAE_NAME, metrics.EXAMPLE_COUNT_NAME}
     assert np.isclose(ours[metrics.MAE_NAME], np.mean(np.abs(LABELS - PREDICTIONS)))  # 0.6
-    assert ours[metrics.MAE_NAME] == combine(tfma.metrics.MeanAbsoluteError(), workers=1)[metrics.MAE_NAME]
+    tfma_mae = combine(tfma.metrics.MeanAbsoluteError(), workers=1)[metrics.MAE_NAME]
+    assert ours[metrics.MAE_NAME] == tfma_mae
     assert ours[metrics.EXAMPLE_COUNT_NAME] == len(LABELS)
     assert ours[metrics.EXAMPLE_COUNT_NAME] == \
         combine(tfma.metrics.ExampleCount(), workers=1)[metrics.EXAMPLE_COUNT_NAME]
