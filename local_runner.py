@@ -255,7 +255,7 @@ def _run(args, own_process: bool = False) -> int:
                   if execution.last_known_state == run_record.Execution.FAILED]
         where = f' in {", ".join(failed)}' if failed else ''
         print(f'\nThe run failed{where}: {failure}', file=sys.stderr)
-        if 'Pusher' not in failed:
+        if run_record.PUSHER not in failed:
             print('No model was pushed; the served versions are unchanged.', file=sys.stderr)
         _write_report(args.output_dir, failure_message=str(failure))
         return EXIT_FAILED
@@ -267,12 +267,12 @@ def _run(args, own_process: bool = False) -> int:
     print(f'Summary written to {path}')
     if summary['data']['skipped_rows']:
         print(f"Skipped {summary['data']['skipped_rows']} bad rating rows (--skip-bad-rows).")
-    from_cache = summary['components'].get('Evaluator', {}).get('cached')
+    from_cache = summary['components'].get(run_record.EVALUATOR, {}).get('cached')
     if summary['gate']:
         earlier = ' (an earlier run\'s verdict on the same model and data)' if from_cache else ''
         print(f"Model gate: {summary['gate']['reason']}{earlier}.")
     if summary['pushed_model_dir']:
-        if summary['components'].get('Pusher', {}).get('cached'):
+        if summary['components'].get(run_record.PUSHER, {}).get('cached'):
             print(f"Nothing new to push: {summary['pushed_model_dir']} was pushed by an "
                   'earlier run from the same model.')
         else:

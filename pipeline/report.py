@@ -63,13 +63,9 @@ _FULL_WIDTH = 11.4  # inches at _DPI
 _COLOURS = {'train': '#4c72b0', 'eval': '#dd8452', 'test': '#55a868',
             'model': '#4c72b0', 'baseline': '#8c8c8c', 'bad': '#c44e52', 'cached': '#b8c4d6'}
 
-# MLMD node ids of the components the report reads, as pipeline/pipeline.py names them.
-EXAMPLE_GEN = 'MovieLensExampleGen'
-STATISTICS_GEN = 'StatisticsGen'
-EXAMPLE_VALIDATOR = 'ExampleValidator'
-TRAINER = 'Trainer'
-EVALUATOR = 'Evaluator'
-PUSHER = 'Pusher'
+EXAMPLE_GEN, STATISTICS_GEN, EXAMPLE_VALIDATOR = (
+    run_record.EXAMPLE_GEN, run_record.STATISTICS_GEN, run_record.EXAMPLE_VALIDATOR)
+TRAINER, EVALUATOR, PUSHER = run_record.TRAINER, run_record.EVALUATOR, run_record.PUSHER
 
 _RMSE = metrics.RMSE_NAME
 _RMSE_DIFF = f'{metrics.RMSE_NAME}_diff'

@@ -9,6 +9,15 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 Execution = metadata_store_pb2.Execution
+
+# MLMD node ids of the components that the summary, the report and local_runner.py read, as
+# pipeline/pipeline.py names them.
+EXAMPLE_GEN = 'MovieLensExampleGen'
+STATISTICS_GEN = 'StatisticsGen'
+EXAMPLE_VALIDATOR = 'ExampleValidator'
+TRAINER = 'Trainer'
+EVALUATOR = 'Evaluator'
+PUSHER = 'Pusher'
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
 

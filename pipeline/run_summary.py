@@ -154,12 +154,12 @@ def build(record: run_record.RunRecord, pipeline_name: str, source: str, data_pa
         artifacts = record.outputs(node_id).get(key)
         return artifacts[0] if artifacts else None
 
-    examples = output('MovieLensExampleGen', 'examples')
-    statistics = output('StatisticsGen', 'statistics')
-    evaluation = output('Evaluator', 'evaluation')
-    blessing = output('Evaluator', 'blessing')
-    model_run = output('Trainer', 'model_run')
-    pushed = output('Pusher', 'pushed_model')
+    examples = output(run_record.EXAMPLE_GEN, 'examples')
+    statistics = output(run_record.STATISTICS_GEN, 'statistics')
+    evaluation = output(run_record.EVALUATOR, 'evaluation')
+    blessing = output(run_record.EVALUATOR, 'blessing')
+    model_run = output(run_record.TRAINER, 'model_run')
+    pushed = output(run_record.PUSHER, 'pushed_model')
     counts = split_counts(statistics.uri) if statistics else {}
     return {
         'pipeline_name': pipeline_name,
