@@ -13,7 +13,7 @@ the error on the page and in `Report.problems`, so that it is never silently mis
 A run served from the cache has the same artifacts as the run before it. The parts drawn
 from artifacts (figures, the predicted-vs-actual sample) are then taken from the previous
 report rather than computed again: each part is stored in report/parts.json with a key made
-of the artifacts it read (MLMD id and creation time) and of this module's source, and is
+of the artifacts it read (MLMD id and creation time) and of the code that draws it, and is
 reused only when its key and its figures' bytes are unchanged. The timings' key is the
 seconds they show; the header and the footer describe the run itself and are always written
 anew, and the footer names the parts that were reused.
@@ -40,7 +40,7 @@ from components.movielens import SKIPPED_ROWS_PROPERTY
 from models import features
 from models.ranking import signatures
 from models.ranking.trainer import HISTORY_FILE
-from pipeline import configs, metrics, run_record, run_summary
+from pipeline import configs, metrics, run_record, run_summary, source_fingerprint
 from pipeline.run_record import custom_property
 
 REPORT_DIR = 'report'
@@ -130,9 +130,11 @@ def build_report(output_dir: str, failure_message: Optional[str] = None,
 
 
 def _source_digest() -> str:
-    """This module's source: a report built by other code is never reused."""
-    with open(__file__, 'rb') as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    """The code that draws the report: this module, the pipeline modules it reads with and the
+    model's (signatures, features). A report drawn by other code is never reused."""
+    return (source_fingerprint.source_fingerprint(os.path.dirname(os.path.abspath(__file__)),
+                                                  recursive=False)
+            + source_fingerprint.trainer_source())
 
 
 def _file_digest(path: str) -> Optional[str]:
