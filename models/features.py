@@ -65,6 +65,18 @@ MOVIE_YEAR = 'movie_year'  # release year from the title, z-scored; 0 when unkno
 
 USER_ZIP_PREFIX = 'user_zip_prefix'  # vocabulary name of the zip code's leading digits
 
+# Each index feature and the vocabulary it indexes: preprocessing.py builds them, the Trainer
+# sizes its embedding tables by them.
+VOCABULARY_OF = {
+    USER_INDEX: USER_ID,
+    MOVIE_INDEX: MOVIE_TITLE,
+    USER_GENDER_INDEX: USER_GENDER,
+    USER_AGE_INDEX: BUCKETIZED_USER_AGE,
+    USER_OCCUPATION_INDEX: USER_OCCUPATION_TEXT,
+    USER_ZIP_PREFIX_INDEX: USER_ZIP_PREFIX,
+    MOVIE_GENRE_INDICES: MOVIE_GENRES,
+}
+
 # For evaluation slices only (the model does not read them): where a user ranks by number
 # of training ratings (the vocabulary is ordered by frequency), likewise a movie.
 USER_ACTIVITY_BUCKET = 'user_activity_bucket'

@@ -18,9 +18,10 @@ def _squeeze(tensor):
     return tf.squeeze(tensor, axis=1)
 
 
-def _vocabulary_index(values, vocabulary_name):
+def _vocabulary_index(values, index_feature):
     return tft.compute_and_apply_vocabulary(
-        values, num_oov_buckets=features.NUM_OOV_BUCKETS, vocab_filename=vocabulary_name)
+        values, num_oov_buckets=features.NUM_OOV_BUCKETS,
+        vocab_filename=features.VOCABULARY_OF[index_feature])
 
 
 def release_year(titles):
@@ -32,10 +33,11 @@ def release_year(titles):
     return year
 
 
-def frequency_rank_bucket(index, vocabulary_name):
+def frequency_rank_bucket(index, index_feature):
     """The bucket of a vocabulary index by its rank: tf.Transform orders a vocabulary by
     frequency, so index / size places a user or movie among the most or least active."""
-    size = tf.cast(tft.experimental.get_vocabulary_size_by_name(vocabulary_name), tf.float64)
+    size = tf.cast(tft.experimental.get_vocabulary_size_by_name(
+        features.VOCABULARY_OF[index_feature]), tf.float64)
     rank = tf.cast(index, tf.float64) / tf.maximum(size, 1.0)
     bounds = tf.constant([bound for bound, _ in features.FREQUENCY_RANK_BUCKETS], tf.float64)
     labels = tf.constant([label for _, label in features.FREQUENCY_RANK_BUCKETS]
@@ -58,22 +60,23 @@ def preprocessing_fn(inputs):
     year_std = tf.sqrt(tft.var(tf.boolean_mask(year, known_year))) + 1e-6
     scaled_year = tf.where(known_year, (year - year_mean) / year_std, 0.0)
 
-    user_index = _vocabulary_index(user_id, features.USER_ID)
-    movie_index = _vocabulary_index(movie_title, features.MOVIE_TITLE)
+    user_index = _vocabulary_index(user_id, features.USER_INDEX)
+    movie_index = _vocabulary_index(movie_title, features.MOVIE_INDEX)
     return {
         features.USER_INDEX: user_index,
         features.MOVIE_INDEX: movie_index,
         features.USER_GENDER_INDEX: _vocabulary_index(
-            _squeeze(inputs[features.USER_GENDER]), features.USER_GENDER),
-        features.USER_AGE_INDEX: _vocabulary_index(age_bucket, features.BUCKETIZED_USER_AGE),
+            _squeeze(inputs[features.USER_GENDER]), features.USER_GENDER_INDEX),
+        features.USER_AGE_INDEX: _vocabulary_index(age_bucket, features.USER_AGE_INDEX),
         features.USER_OCCUPATION_INDEX: _vocabulary_index(
-            _squeeze(inputs[features.USER_OCCUPATION_TEXT]), features.USER_OCCUPATION_TEXT),
-        features.USER_ZIP_PREFIX_INDEX: _vocabulary_index(zip_prefix, features.USER_ZIP_PREFIX),
+            _squeeze(inputs[features.USER_OCCUPATION_TEXT]), features.USER_OCCUPATION_INDEX),
+        features.USER_ZIP_PREFIX_INDEX: _vocabulary_index(zip_prefix,
+                                                          features.USER_ZIP_PREFIX_INDEX),
         features.MOVIE_GENRE_INDICES: _vocabulary_index(
-            inputs[features.MOVIE_GENRES], features.MOVIE_GENRES),
+            inputs[features.MOVIE_GENRES], features.MOVIE_GENRE_INDICES),
         features.MOVIE_YEAR: scaled_year,
-        features.USER_ACTIVITY_BUCKET: frequency_rank_bucket(user_index, features.USER_ID),
+        features.USER_ACTIVITY_BUCKET: frequency_rank_bucket(user_index, features.USER_INDEX),
         features.MOVIE_POPULARITY_BUCKET: frequency_rank_bucket(movie_index,
-                                                                features.MOVIE_TITLE),
+                                                                features.MOVIE_INDEX),
         features.LABEL: _squeeze(inputs[features.LABEL]),
     }

@@ -95,17 +95,8 @@ def concatenate(batches) -> Dict[str, np.ndarray]:
 
 def vocabulary_sizes(tf_transform_output) -> Dict[str, int]:
     """Index count of each categorical transformed feature, its OOV bucket included."""
-    vocabularies = {
-        features.USER_INDEX: features.USER_ID,
-        features.MOVIE_INDEX: features.MOVIE_TITLE,
-        features.USER_GENDER_INDEX: features.USER_GENDER,
-        features.USER_AGE_INDEX: features.BUCKETIZED_USER_AGE,
-        features.USER_OCCUPATION_INDEX: features.USER_OCCUPATION_TEXT,
-        features.USER_ZIP_PREFIX_INDEX: features.USER_ZIP_PREFIX,
-        features.MOVIE_GENRE_INDICES: features.MOVIE_GENRES,
-    }
     return {key: tf_transform_output.vocabulary_size_by_name(name) + features.NUM_OOV_BUCKETS
-            for key, name in vocabularies.items()}
+            for key, name in features.VOCABULARY_OF.items()}
 
 
 def rated_movies_sample(user_index: np.ndarray, movie_index: np.ndarray, users: int,
