@@ -190,15 +190,18 @@ def _optimizer(hparams: Hyperparameters):
 def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, train_steps=None):
     """Fits the model (an ensemble of `ensemble_size` members, trained together).
 
+    The side-feature columns of train_split move into the model's tables: they are removed
+    from the dict, so that fit does not hold them too (hundreds of MB at 10M ratings).
     Returns the model and its history: the per-epoch metrics, and the eval RMSE of the
     weights that are returned (early stopping restores those of the best epoch).
     """
     tf.keras.utils.set_random_seed(hparams.seed)
+    tables = build_catalog_tables(train_split, sizes, hparams.implicit_feedback_limit,
+                                  hparams.seed)
+    for column in _TABLE_COLUMNS:
+        train_split.pop(column, None)
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
-                                sizes[features.MOVIE_INDEX],
-                                build_catalog_tables(train_split, sizes,
-                                                     hparams.implicit_feedback_limit,
-                                                     hparams.seed))
+                                sizes[features.MOVIE_INDEX], tables)
     model.compile(optimizer=_optimizer(hparams))
     # Every epoch ends with an evaluation, so the weights fit leaves are caught up.
     callbacks = [CatchUpDecay(),
