@@ -11,7 +11,8 @@ LazyAdam. Rows shrink by decoupled weight decay (as in AdamW: each step multipli
 1 - learning_rate * row_decay), which keeps the regularisation that mattered: rows seen
 rarely, like a movie with two ratings, drift back to zero between their updates. The decay a
 row missed is applied when it is next updated (that step's forward pass still sees the row as
-its last update left it), and to every row by `catch_up()` before the model is evaluated. Dense gradients (the MLP, the global mean) follow Keras's Adam unchanged.
+its last update left it), and to every row by `catch_up()` before the model is evaluated.
+Dense gradients (the MLP, the global mean) follow Keras's Adam unchanged.
 """
 import tensorflow as tf
 
