@@ -40,7 +40,7 @@ def eval_config(rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
             # a small slice's RMSE is too noisy to decide on. Ours, not Keras's, and it also
             # reports the mean absolute error and the example count: see metrics.py.
             tfma.MetricConfig(
-                class_name='RootMeanSquaredError', module=metrics.__name__,
+                class_name=metrics.RootMeanSquaredError.__name__, module=metrics.__name__,
                 per_slice_thresholds=[tfma.PerSliceMetricThreshold(
                     slicing_specs=[tfma.SlicingSpec()], threshold=rmse_threshold)]),
         ])],

@@ -41,7 +41,8 @@ from models import features
 from models.ranking import signatures
 from models.ranking.trainer import HISTORY_FILE
 from pipeline import configs, metrics, run_record, run_summary, source_fingerprint
-from pipeline.run_record import custom_property
+from pipeline.run_record import (EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR, PUSHER,
+                                 STATISTICS_GEN, TRAINER, custom_property)
 
 REPORT_DIR = 'report'
 INDEX_FILE = 'index.html'
@@ -63,13 +64,9 @@ _FULL_WIDTH = 11.4  # inches at _DPI
 _COLOURS = {'train': '#4c72b0', 'eval': '#dd8452', 'test': '#55a868',
             'model': '#4c72b0', 'baseline': '#8c8c8c', 'bad': '#c44e52', 'cached': '#b8c4d6'}
 
-EXAMPLE_GEN, STATISTICS_GEN, EXAMPLE_VALIDATOR = (
-    run_record.EXAMPLE_GEN, run_record.STATISTICS_GEN, run_record.EXAMPLE_VALIDATOR)
-TRAINER, EVALUATOR, PUSHER = run_record.TRAINER, run_record.EVALUATOR, run_record.PUSHER
-
 _RMSE = metrics.RMSE_NAME
 _RMSE_DIFF = f'{metrics.RMSE_NAME}_diff'
-_EXAMPLE_COUNT = 'example_count'
+_EXAMPLE_COUNT = metrics.EXAMPLE_COUNT_NAME
 _STATES = {run_record.Execution.COMPLETE: 'done', run_record.Execution.CACHED: 'cached',
            run_record.Execution.FAILED: 'FAILED', run_record.Execution.CANCELED: 'canceled',
            run_record.Execution.RUNNING: 'running', run_record.Execution.NEW: 'running'}

@@ -20,7 +20,7 @@ from pipeline.run_record import custom_property
 
 SUMMARY_FILE = 'run_summary.json'
 # The gated metric, as the eval config names its class and TFMA names its value.
-RMSE_CLASS = 'RootMeanSquaredError'
+RMSE_CLASS = metrics.RootMeanSquaredError.__name__
 RMSE_KEY = metrics.RMSE_NAME
 
 
