@@ -9,27 +9,24 @@ Beam components (ExampleGen, StatisticsGen, Transform, Evaluator) run Beam with 
 Dataflow at scale. The platform provides ML Metadata. Compiling reads nothing remote and
 needs no credentials. docs/kubeflow.md shows how to build the image and submit the file.
 """
+import argparse
 import os
+import posixpath
+import sys
+import warnings
 
-# TFX, TFT, TFMA and TFRS need Keras 2; this must precede any TensorFlow import.
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-
-import argparse  # noqa: E402
-import posixpath  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-
-from pipeline import configs, flags  # noqa: E402
+from components import filesystem
+from components.movielens import contract
+from pipeline import configs, flags
 
 # Where the Dockerfile copies the project in the image (its WORKDIR). Files the pipeline
 # reads at run time, such as the curated schema, are addressed there, not in the checkout
 # of the machine that compiles.
 IMAGE_PROJECT_DIR = '/pipeline'
 IMAGE_SCHEMA_FILE = posixpath.join(IMAGE_PROJECT_DIR, 'pipeline', 'schema', 'schema.pbtxt')
-SERVING_MODEL_SUBDIR = 'serving_model'
-# local_runner.py also has 'synthetic', which writes its data on the machine that runs it:
-# here that is the compiling machine, whose files no pod can read.
-SOURCES = ('grouplens', 'tfds')
+# Not 'synthetic': local_runner.py writes that data on the machine that runs it, here the
+# compiling machine, whose files no pod can read.
+SOURCES = contract.SOURCES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                              'gs://bucket/ml-100k.')
     parser.add_argument('--serving-dir',
                         help='Where the Pusher exports blessed models. '
-                             f'Default: <pipeline-root>/{SERVING_MODEL_SUBDIR}.')
+                             f'Default: <pipeline-root>/{configs.SERVING_MODEL_SUBDIR}.')
     parser.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
                         help='Extra Beam pipeline argument, repeatable, e.g. '
                              '--beam-arg=--runner=DataflowRunner --beam-arg=--project=P '
@@ -61,15 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = flags.checked(parser, parser.parse_args(argv))
     if args.serving_dir is None:
-        args.serving_dir = posixpath.join(args.pipeline_root, SERVING_MODEL_SUBDIR)
+        args.serving_dir = posixpath.join(args.pipeline_root, configs.SERVING_MODEL_SUBDIR)
     return args
-
-
-def is_uri(path: str) -> bool:
-    """gs://, s3:// and the like: paths that this machine does not check or resolve."""
-    return '://' in path
 
 
 def beam_pipeline_args(extra_args, image: str) -> list:
@@ -79,16 +72,18 @@ def beam_pipeline_args(extra_args, image: str) -> list:
     image lacks; so with DataflowRunner they run the components' image, unless the user
     chose another.
     """
+    from apache_beam.options.pipeline_options import (PipelineOptions, StandardOptions,
+                                                       WorkerOptions)
+
     args = list(configs.BEAM_PIPELINE_ARGS) + list(extra_args)
     # Beam's own parser: any spelling it accepts (--runner dataflow, --runner=DataflowRunner).
-    options_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    options_parser.add_argument('--runner')
-    options_parser.add_argument('--sdk_container_image', '--worker_harness_container_image')
-    options, _ = options_parser.parse_known_args(args)
-    runner = (options.runner or '').lower()
+    options = PipelineOptions(args)
+    runner = (options.view_as(StandardOptions).runner or '').lower()
     if runner.endswith('runner'):
         runner = runner[:-len('runner')]
-    if runner == 'dataflow' and not options.sdk_container_image:
+    worker = options.view_as(WorkerOptions)
+    if runner == 'dataflow' and not (worker.sdk_container_image
+                                     or worker.worker_harness_container_image):
         args.append(f'--sdk_container_image={image}')
     return args
 
@@ -101,10 +96,10 @@ def main(argv=None) -> int:
     from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
         LatestBlessedModelStrategy)
 
-    from components.movielens import BadInputError
+    from components.movielens.errors import BadInputError
     from pipeline import pipeline as pipeline_module
 
-    if not is_uri(args.data_dir):
+    if not filesystem.is_uri(args.data_dir):
         print(f'note: --data-dir {args.data_dir} is on this machine; every pod must see it at '
               'the same path (e.g. a mounted volume). Upload it to a bucket otherwise.',
               file=sys.stderr)
@@ -121,7 +116,7 @@ def main(argv=None) -> int:
             # compares the class with ==), and those run before the Trainer, so they cannot
             # leave out its model: an unchanged rerun re-evaluates the model against itself.
             baseline_strategy=LatestBlessedModelStrategy,
-            **flags.training_settings(args))
+            **flags.pipeline_arguments(args))
     except BadInputError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2

@@ -13,26 +13,20 @@ prediction (its out-of-vocabulary one); --json marks it as unknown. A title that
 """
 import os
 
-# TFX, TFT and TFRS need Keras 2; this must precede any TensorFlow import.
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 # TensorFlow's C++ start-up notices (CUDA plugins on a machine without a GPU) would bury
 # the one line a user asked for; its real errors still arrive as Python exceptions.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
 
+from components import serving_layout  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 EXIT_USAGE = 2
-DEFAULT_MODEL_DIR = os.path.join(configs.DEFAULT_OUTPUT_DIR, 'serving_model')
-_SAVED_MODEL_FILE = 'saved_model.pb'
-# TF Serving loads only versions named by an integer; anything else (a copy in progress,
-# a backup) is not a version.
-_VERSION_NAME = re.compile(r'[0-9]+')
+DEFAULT_MODEL_DIR = os.path.join(configs.DEFAULT_OUTPUT_DIR, configs.SERVING_MODEL_SUBDIR)
 
 
 class UsageError(Exception):
@@ -71,19 +65,17 @@ def parse_args(argv=None):
 
 def resolve_version_dir(model_dir: str) -> str:
     """`model_dir` if it is a SavedModel, else its newest numbered version."""
-    if os.path.isfile(os.path.join(model_dir, _SAVED_MODEL_FILE)):
+    if os.path.isfile(os.path.join(model_dir, serving_layout.SAVED_MODEL_FILE)):
         return model_dir
     if not os.path.isdir(model_dir):
         raise UsageError(f'--model-dir {model_dir} does not exist; run local_runner.py to '
                          'train and push a model, or point --model-dir at its serving_model dir')
-    # A numbered dir without saved_model.pb is still being written.
-    versions = [int(name) for name in os.listdir(model_dir)
-                if _VERSION_NAME.fullmatch(name)
-                and os.path.isfile(os.path.join(model_dir, name, _SAVED_MODEL_FILE))]
-    if not versions:
+    newest = serving_layout.newest_version_dir(model_dir)
+    if newest is None:
         raise UsageError(f'no model version in {model_dir}: expected numbered version dirs '
-                         f'holding {_SAVED_MODEL_FILE}, as the Pusher writes them')
-    return os.path.join(model_dir, str(max(versions)))
+                         f'holding {serving_layout.SAVED_MODEL_FILE}, as the Pusher writes '
+                         'them')
+    return newest
 
 
 def _first_line_of(error) -> str:

@@ -11,8 +11,6 @@ is given. Exit code 0 when the whole page was built; 1 when some part of it coul
 """
 import os
 
-# TFX, TFMA and TFRS need Keras 2; this must precede any TensorFlow import.
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 # TensorFlow's C++ start-up notices would bury the one line this prints.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
@@ -43,7 +41,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
     warnings.filterwarnings('ignore', category=FutureWarning)
-    from pipeline import report
+    from reporting import report
 
     try:
         result = report.build_report(args.output_dir, reuse=not args.rebuild)

@@ -81,12 +81,10 @@ def main(argv=None):
                      '--rmse-threshold', '10']
         # Writing the synthetic files is data preparation, not pipeline time.
         sys.path.insert(0, ROOT)
-        from components.movielens import synthetic
-        from pipeline import configs
-        synthetic.write_grouplens(
-            os.path.join(output_dir, 'synthetic-data',
-                         f'{args.synthetic}-ratings-seed{configs.DEFAULT_SEED}'),
-            args.synthetic, seed=configs.DEFAULT_SEED)
+        import local_runner
+        from runs import local
+        from runs.output_dir import OutputDir
+        local.resolve_data(local_runner.parse_args(run_args), OutputDir(output_dir))
 
     cold_s, cold_rss, cold = timed_run(run_args)
     warm_s, warm_rss, warm = timed_run(run_args)

@@ -8,25 +8,23 @@ computed. The runs share one output dir, so ExampleGen, statistics and Transform
 and the splits are identical. The baselines are fitted here on the ExampleGen's train split,
 their one knob chosen on eval. Prints a table, then a JSON line.
 """
+import argparse
+import contextlib
+import json
 import os
+import sys
+import tempfile
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+import numpy as np
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import glob  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-
-import numpy as np  # noqa: E402
-
+# The entry points live at the root of the checkout, which is not an installed package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import local_runner  # noqa: E402
 from models import features  # noqa: E402
 from pipeline import configs  # noqa: E402
+from runs import record, results  # noqa: E402
+from runs.output_dir import OutputDir  # noqa: E402
 
 BIAS_REGULARISATION = (1.0, 3.0, 10.0, 25.0, 50.0)  # chosen on eval, never on test
 
@@ -39,16 +37,15 @@ def run_pipeline(output_dir, data_args, *extra):
         code = local_runner.main(['--output-dir', output_dir, *data_args, *extra])
     if code != 0:
         raise SystemExit(f'local_runner failed with exit code {code}; see {log_path}')
-    with open(os.path.join(output_dir, 'run_summary.json')) as f:
+    with open(OutputDir(output_dir).summary) as f:
         return json.load(f)
 
 
 def read_ratings(output_dir, split):
-    """(user ids, movie titles, ratings) of one ExampleGen split, read from its tf.Examples."""
+    """(user ids, movie titles, ratings) of one split of the last run's ExampleGen."""
     import tensorflow as tf
-    pattern = os.path.join(output_dir, 'pipeline_root', 'MovieLensExampleGen', 'examples',
-                           '*', f'Split-{split}', '*')
-    files = sorted(glob.glob(pattern))
+    run = record.RunRecord.latest(OutputDir(output_dir).metadata)
+    files = sorted(results.split_files(run.output(record.EXAMPLE_GEN, 'examples'), split))
     spec = {features.USER_ID: tf.io.FixedLenFeature([], tf.string),
             features.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string),
             features.LABEL: tf.io.FixedLenFeature([], tf.float32)}

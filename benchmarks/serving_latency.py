@@ -9,8 +9,6 @@ model graph alone: TF Serving adds its REST or gRPC overhead on top.
 """
 import os
 
-# TFX, TFT and TFRS need Keras 2; this must precede any TensorFlow import.
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # CUDA plugin notices on a CPU machine
 
 import argparse  # noqa: E402

@@ -19,7 +19,6 @@ On a bucket (gs://...) no rename is atomic; there TFX's own push runs unchanged:
 copies saved_model.pb last, the file that model servers wait for.
 """
 import os
-import re
 import time
 from typing import Any, Dict, List
 
@@ -35,37 +34,23 @@ from tfx.utils import io_utils
 from tfx.utils import proto_utils
 from tfx.components.pusher.component import Pusher
 
-# TF Serving loads only the versions named by a number.
-_VERSION_NAME = re.compile(r'[0-9]+')
-_TEMPORARY_NAME = re.compile(r'\.[0-9]+\.tmp')
-
-
-def temporary_name(version: str) -> str:
-    """Where a version is copied before it is renamed into place."""
-    return f'.{version}.tmp'
-
-
-def versions(base_directory: str) -> List[int]:
-    """The served versions in base_directory, oldest first."""
-    if not fileio.isdir(base_directory):
-        return []
-    return sorted(int(name.rstrip('/')) for name in fileio.listdir(base_directory)
-                  if _VERSION_NAME.fullmatch(name.rstrip('/')))
+from components import filesystem, serving_layout
 
 
 def next_version(base_directory: str) -> str:
     """Now as a Unix time, or one more than the newest version if that is not later."""
-    return str(max([int(time.time())] + [version + 1 for version in versions(base_directory)]))
+    return str(max([int(time.time())] + [version + 1 for version in
+                                         serving_layout.versions(base_directory)]))
 
 
 def remove_stale_temporaries(base_directory: str) -> None:
     """Deletes the temporary copies of pushes that died before their rename."""
     if not fileio.isdir(base_directory):
         return
-    for name in fileio.listdir(base_directory):
-        if _TEMPORARY_NAME.fullmatch(name.rstrip('/')):
+    for name in filesystem.listdir(base_directory):
+        if serving_layout.is_temporary(name):
             logging.warning('Removing %s, left by a push that did not finish.', name)
-            fileio.rmtree(os.path.join(base_directory, name.rstrip('/')))
+            fileio.rmtree(os.path.join(base_directory, name))
 
 
 def _fsync(path: str) -> None:
@@ -90,7 +75,7 @@ def push_atomically(model_path: str, base_directory: str) -> str:
     the version's directory, which appears complete or not at all."""
     remove_stale_temporaries(base_directory)
     version = next_version(base_directory)
-    temporary = os.path.join(base_directory, temporary_name(version))
+    temporary = os.path.join(base_directory, serving_layout.temporary_name(version))
     destination = os.path.join(base_directory, version)
     try:
         io_utils.copy_dir(model_path, temporary)
@@ -114,10 +99,10 @@ class AtomicPushExecutor(pusher_executor.Executor):
         push_destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], push_destination)
-        filesystem = push_destination.filesystem
+        destination = push_destination.filesystem
         if (push_destination.WhichOneof('destination') != 'filesystem'
-                or '://' in filesystem.base_directory
-                or filesystem.versioning not in (pusher_pb2.Versioning.AUTO,
+                or filesystem.is_uri(destination.base_directory)
+                or destination.versioning not in (pusher_pb2.Versioning.AUTO,
                                                  pusher_pb2.Versioning.UNIX_TIMESTAMP)):
             super().Do(input_dict, output_dict, exec_properties)
             return
@@ -132,7 +117,7 @@ class AtomicPushExecutor(pusher_executor.Executor):
         # As TFX's Pusher does, the pushed model is also archived in the artifact; first
         # here, so that a push that fails has served nothing.
         io_utils.copy_dir(model_path, model_push.uri)
-        serving_path = push_atomically(model_path, filesystem.base_directory)
+        serving_path = push_atomically(model_path, destination.base_directory)
         logging.info('Model written to serving path %s.', serving_path)
         self._MarkPushed(model_push, pushed_destination=serving_path,
                          pushed_version=os.path.basename(serving_path))

@@ -2,17 +2,22 @@
 override some of them with flags; nothing else hard-codes a number."""
 import os
 
+from components.movielens import contract
+from models import features
+
 PIPELINE_NAME = 'movielens-ranking'
 
 # Data. MOVIELENS_DIR lets a machine that keeps the GroupLens files somewhere point at them.
 DATA_DIR_ENV = 'MOVIELENS_DIR'
 DEFAULT_DATA_DIR = os.environ.get(DATA_DIR_ENV)
-DEFAULT_SOURCE = 'grouplens'  # 'grouplens' (folder or zip) | 'tfds' | 'synthetic'
-DEFAULT_TFDS_NAME = 'movielens/100k-ratings'
+DEFAULT_SOURCE = contract.GROUPLENS
+DEFAULT_TFDS_NAME = contract.TFDS_NAMES[0]
 SPLIT_BUCKETS = (72, 8, 20)  # train / eval / test percentages, hashed on (user, movie)
 DEFAULT_SYNTHETIC_RATINGS = 100_000
 
 DEFAULT_OUTPUT_DIR = 'output'
+# Under the output dir locally, under the pipeline root on Kubeflow: the pushed models.
+SERVING_MODEL_SUBDIR = 'serving_model'
 DEFAULT_SEED = 42
 
 # The curated schema that ExampleValidator checks every split against.
@@ -23,13 +28,6 @@ SCHEMA_FILE = os.path.join(SCHEMA_DIR, 'schema.pbtxt')
 # module_file would be packaged and uploaded to the pipeline root at compile time.
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
 RUN_FN = 'models.ranking.trainer.run_fn'
-
-# Transform. A TF1 graph is traced and saved in a fraction of the time of a tf.function;
-# the Keras serving model loads it through transform_features_layer() all the same.
-TRANSFORM_FORCE_TF_COMPAT_V1 = True
-# The analyzer cache pays only when a later run analyzes some of the same spans again; with
-# one span, an unchanged rerun is served from TFX's own cache, so writing it is pure cost.
-TRANSFORM_DISABLE_ANALYZER_CACHE = True
 
 # The tutorial's model, kept so that ours can be compared with it (--architecture notebook).
 NOTEBOOK_HYPERPARAMETERS = dict(
@@ -56,11 +54,9 @@ DEFAULT_ARCHITECTURE = 'hybrid'
 RMSE_UPPER_BOUND = 0.93
 RMSE_MIN_IMPROVEMENT = 1e-4
 EVAL_BATCH_SIZE = 4096
-# TFMA calls only the SavedModel's signatures, so it need not revive the Keras model.
-EVAL_MODEL_TYPE = 'tf_generic'
 # Raw features, and two that Transform derives for this (models/preprocessing.py).
-SLICES = ('user_gender', 'bucketized_user_age', 'user_activity_bucket',
-          'movie_popularity_bucket')
+SLICES = (features.USER_GENDER, features.BUCKETIZED_USER_AGE, features.USER_ACTIVITY_BUCKET,
+          features.MOVIE_POPULARITY_BUCKET)
 
 # Beam's local runner, named: the default DirectRunner first tries Beam's Prism runner, which
 # it downloads from GitHub at run time, and falls back to FnApiRunner when that fails.

@@ -1,15 +1,22 @@
-"""The command-line flags that local_runner.py and kubeflow_runner.py share.
+"""The command-line flags that local_runner.py and kubeflow_runner.py share, and the
+create_pipeline arguments they set.
 
 One definition, so that the same pipeline is configured the same way wherever it runs.
+Settings flow one way: configs.py gives the defaults, the flags override them, and
+pipeline_arguments() hands them to create_pipeline, which reads no setting itself.
 """
 import argparse
+from typing import Any, Dict, Sequence
 
+from components.movielens import contract
 from pipeline import configs
 
-PREDEFINED_SPLITS = ('u1', 'u2', 'u3', 'u4', 'u5', 'ua', 'ub')
+# local_runner.py also generates MovieLens-shaped data; it is read as GroupLens files.
+SYNTHETIC = 'synthetic'
+LOCAL_SOURCES = contract.SOURCES + (SYNTHETIC,)
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -19,20 +26,29 @@ def _positive(text: str) -> int:
     return value
 
 
-def add_training_flags(parser: argparse.ArgumentParser, sources) -> None:
+def _tfds_name(text: str) -> str:
+    """A TFDS config this pipeline reads, optionally with a version ('name:1.0.0')."""
+    if text.partition(':')[0] not in contract.TFDS_NAMES:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not one of {", ".join(contract.TFDS_NAMES)} (optionally with '
+            ':VERSION)')
+    return text
+
+
+def add_training_flags(parser: argparse.ArgumentParser, sources: Sequence[str]) -> None:
     """Data source and model flags; `sources` are the --source choices the runner supports."""
     parser.add_argument('--source', choices=sources, default=configs.DEFAULT_SOURCE)
-    parser.add_argument('--tfds-name', default=configs.DEFAULT_TFDS_NAME,
+    parser.add_argument('--tfds-name', type=_tfds_name, default=configs.DEFAULT_TFDS_NAME,
                         help='TFDS dataset with --source tfds, e.g. movielens/1m-ratings.')
     parser.add_argument('--seed', type=int, default=configs.DEFAULT_SEED,
                         help='Seed of model initialisation and shuffling (not of the splits, '
                              'which are fixed by a hash of user and movie).')
-    parser.add_argument('--predefined-split', choices=PREDEFINED_SPLITS,
+    parser.add_argument('--predefined-split', choices=contract.PREDEFINED_SPLITS,
                         help='Use GroupLens uN.base / uN.test instead of the 72/8/20 hash split.')
     parser.add_argument('--architecture', choices=sorted(configs.HYPERPARAMETERS),
                         default=configs.DEFAULT_ARCHITECTURE,
                         help="'notebook' is the tutorial's model, for comparison.")
-    parser.add_argument('--epochs', type=_positive, default=None,
+    parser.add_argument('--epochs', type=positive_int, default=None,
                         help='Most training epochs (default: the architecture\'s, 40 for '
                              'hybrid); early stopping on eval may end sooner. Fewer suit '
                              'large data, where each epoch teaches more.')
@@ -44,15 +60,34 @@ def add_training_flags(parser: argparse.ArgumentParser, sources) -> None:
                         help='Drop malformed rating rows instead of failing; they are counted.')
 
 
-def training_settings(args: argparse.Namespace) -> dict:
-    """The create_pipeline arguments that the training flags set."""
+def checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """args, once the flags are known to make sense together; else the parser's error."""
+    if args.predefined_split and args.source == contract.TFDS:
+        parser.error('--predefined-split needs the GroupLens files (uN.base, uN.test); the '
+                     'TFDS source has none. Use --source grouplens, or drop the split.')
+    return args
+
+
+def pipeline_arguments(args: argparse.Namespace) -> Dict[str, Any]:
+    """The create_pipeline arguments that configs.py and the shared flags set; each runner
+    adds its own roots, Beam arguments and metadata."""
+    hyperparameters = dict(configs.HYPERPARAMETERS[args.architecture], seed=args.seed)
+    if args.epochs:
+        hyperparameters['epochs'] = args.epochs
     return dict(
-        hyperparameters=dict(configs.HYPERPARAMETERS[args.architecture], seed=args.seed,
-                             **({'epochs': args.epochs} if args.epochs else {})),
-        source='tfds' if args.source == 'tfds' else 'grouplens',
+        pipeline_name=configs.PIPELINE_NAME,
+        # Synthetic data is written as GroupLens files.
+        source=contract.TFDS if args.source == contract.TFDS else contract.GROUPLENS,
         tfds_name=args.tfds_name,
         predefined_split=args.predefined_split,
         skip_bad_rows=args.skip_bad_rows,
+        split_buckets=configs.SPLIT_BUCKETS,
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        run_fn=configs.RUN_FN,
+        hyperparameters=hyperparameters,
         train_steps=args.train_steps,
         rmse_upper_bound=args.rmse_threshold,
+        rmse_min_improvement=configs.RMSE_MIN_IMPROVEMENT,
+        slices=configs.SLICES,
+        eval_batch_size=configs.EVAL_BATCH_SIZE,
     )

@@ -1,5 +1,6 @@
-"""The pipeline's wiring, and nothing else: settings come from configs.py via the runners."""
-from typing import Any, Dict, List, Optional, Type
+"""The pipeline's wiring, and nothing else: every setting arrives as an argument, from
+configs.py through the runners' flags (pipeline/flags.py)."""
+from typing import Any, Dict, List, Optional, Sequence, Type
 
 import tensorflow_model_analysis as tfma
 from tfx.components import Evaluator, ExampleValidator, StatisticsGen, Trainer, Transform
@@ -8,39 +9,52 @@ from tfx.dsl.components.common.resolver import ResolverStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 
+from components import rmse_metric
 from components.anomaly_gate import AnomalyGate
 from components.atomic_pusher import AtomicPusher
-from components.baseline_resolver import LatestBlessedOtherModelStrategy, baseline_resolver
-from components.movielens import MovieLensExampleGen
+from components.baseline_resolver import baseline_resolver
+from components.movielens.component import MovieLensExampleGen
 from models import features
-from pipeline import configs, metrics, source_fingerprint
+from pipeline import source_fingerprint
+
+# Transform traces its graph as TF1: a fraction of the time of a tf.function, and the Keras
+# serving model loads it through transform_features_layer() all the same.
+TRANSFORM_FORCE_TF_COMPAT_V1 = True
 
 
-def eval_config(rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
-                slices=configs.SLICES) -> tfma.EvalConfig:
+def eval_config(rmse_upper_bound: float, rmse_min_improvement: float, slices: Sequence[str],
+                batch_size: int) -> tfma.EvalConfig:
     """RMSE on the test split, overall and per slice, gated by an absolute bound and the
-    improvement over the last blessed model."""
+    improvement over the last blessed model.
+
+    Args:
+      rmse_upper_bound: a model whose RMSE is above it is never blessed.
+      rmse_min_improvement: how much lower than the last blessed model's the RMSE must be.
+      slices: features to report the RMSE by, raw or made by Transform.
+      batch_size: examples per call of the model.
+    """
     rmse_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(upper_bound={'value': rmse_upper_bound}),
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.LOWER_IS_BETTER,
-            absolute={'value': -configs.RMSE_MIN_IMPROVEMENT}))
+            absolute={'value': -rmse_min_improvement}))
     return tfma.EvalConfig(
         # transform_features gives TFMA the activity and popularity buckets to slice by.
-        # model_type: TFMA would otherwise revive the Keras model twice (once only to learn
-        # that it is Keras); the signatures are all it calls.
+        # tf_generic: TFMA calls only the SavedModel's signatures, so it need not revive the
+        # Keras model (it would, twice, only to learn that it is Keras).
         model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=features.LABEL,
-                                    model_type=configs.EVAL_MODEL_TYPE,
+                                    model_type='tf_generic',
                                     preprocessing_function_names=['transform_features'],
-                                    inference_batch_size=configs.EVAL_BATCH_SIZE)],
+                                    inference_batch_size=batch_size)],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key])
                                               for key in slices],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             # The gate applies to the whole test split; slices are reported, not gated, since
             # a small slice's RMSE is too noisy to decide on. Ours, not Keras's, and it also
-            # reports the mean absolute error and the example count: see metrics.py.
+            # reports the mean absolute error and the example count: see rmse_metric.py.
             tfma.MetricConfig(
-                class_name=metrics.RootMeanSquaredError.__name__, module=metrics.__name__,
+                class_name=rmse_metric.RootMeanSquaredError.__name__,
+                module=rmse_metric.__name__,
                 per_slice_thresholds=[tfma.PerSliceMetricThreshold(
                     slicing_specs=[tfma.SlicingSpec()], threshold=rmse_threshold)]),
         ])],
@@ -50,35 +64,62 @@ def eval_config(rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
 
 
 def create_pipeline(
+        pipeline_name: str,
         pipeline_root: str,
         data_path: str,
-        serving_model_dir: str,
+        source: str,
+        tfds_name: Optional[str],
+        predefined_split: Optional[str],
+        skip_bad_rows: bool,
+        split_buckets: Sequence[int],
+        schema_file: str,
+        preprocessing_fn: str,
+        run_fn: str,
         hyperparameters: Dict[str, Any],
-        source: str = configs.DEFAULT_SOURCE,
-        tfds_name: str = configs.DEFAULT_TFDS_NAME,
-        predefined_split: Optional[str] = None,
-        skip_bad_rows: bool = False,
-        train_steps: Optional[int] = None,
-        rmse_upper_bound: float = configs.RMSE_UPPER_BOUND,
-        schema_file: str = configs.SCHEMA_FILE,
+        train_steps: Optional[int],
+        rmse_upper_bound: float,
+        rmse_min_improvement: float,
+        slices: Sequence[str],
+        eval_batch_size: int,
+        serving_model_dir: str,
+        baseline_strategy: Type[ResolverStrategy],
         metadata_connection_config=None,
         beam_pipeline_args: Optional[List[str]] = None,
         enable_cache: bool = True,
-        pipeline_name: str = configs.PIPELINE_NAME,
-        baseline_strategy: Type[ResolverStrategy] = LatestBlessedOtherModelStrategy,
 ) -> tfx_pipeline.Pipeline:
     """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator
     (against the last blessed model) -> Pusher.
 
-    baseline_strategy: by default the last blessed model other than the candidate, so that
-    an unchanged rerun is served from the cache; kubeflow_runner.py passes TFX's
-    LatestBlessedModelStrategy, the only one KubeflowV2DagRunner compiles (see
-    components/baseline_resolver.py).
+    Args:
+      pipeline_name: names the pipeline in MLMD and on Kubeflow.
+      pipeline_root: where every component writes its artifacts.
+      data_path: the MovieLens data (see MovieLensExampleGen).
+      source: components.movielens.contract.GROUPLENS or TFDS.
+      tfds_name: with source TFDS, the TFDS config to read.
+      predefined_split: GroupLens' uN split to use instead of the hash split, or None.
+      skip_bad_rows: drop and count bad rating rows instead of failing.
+      split_buckets: relative sizes of the train, eval and test splits.
+      schema_file: the curated schema every split is validated against.
+      preprocessing_fn: dotted path of Transform's preprocessing_fn.
+      run_fn: dotted path of the Trainer's run_fn.
+      hyperparameters: the model's settings (models/ranking/hyperparameters.py).
+      train_steps: a cap on training steps, or None.
+      rmse_upper_bound: a model whose test RMSE is above it is never blessed.
+      rmse_min_improvement: how much a model must beat the last blessed one by.
+      slices: features the Evaluator reports the RMSE by.
+      eval_batch_size: examples per model call in the Evaluator.
+      serving_model_dir: where the Pusher writes blessed models, in TF Serving's layout.
+      baseline_strategy: how the Evaluator's baseline is found. Locally the last blessed
+        model other than the candidate, so that an unchanged rerun is served from the
+        cache; kubeflow_runner.py passes TFX's LatestBlessedModelStrategy, the only one
+        KubeflowV2DagRunner compiles (see components/baseline_resolver.py).
+      metadata_connection_config: MLMD; None where the orchestrator provides it.
+      beam_pipeline_args: arguments of every Beam component.
+      enable_cache: reuse a component's earlier outputs when its inputs are unchanged.
     """
     example_gen = MovieLensExampleGen(
-        data_path=data_path, source=source, tfds_name=tfds_name,
-        predefined_split=predefined_split, skip_bad_rows=skip_bad_rows,
-        split_buckets=configs.SPLIT_BUCKETS)
+        data_path=data_path, source=source, split_buckets=split_buckets, tfds_name=tfds_name,
+        predefined_split=predefined_split, skip_bad_rows=skip_bad_rows)
     statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
     schema_gen = ImportSchemaGen(schema_file=schema_file)
     example_validator = ExampleValidator(
@@ -88,7 +129,7 @@ def create_pipeline(
     transform = Transform(
         examples=example_gen.outputs['examples'],
         schema=anomaly_gate.outputs['validated_schema'],
-        preprocessing_fn=configs.PREPROCESSING_FN,
+        preprocessing_fn=preprocessing_fn,
         # Transform only analyzes (the vocabularies, ...): the Trainer applies its graph as it
         # reads each split once into memory, and the Evaluator's serving signature applies it
         # to raw test examples, so transformed copies of the splits would be written for
@@ -98,12 +139,14 @@ def create_pipeline(
         # StatisticsGen already describes the raw data; Transform's own pre- and
         # post-transform statistics would double the cost of this component.
         disable_statistics=True,
-        force_tf_compat_v1=configs.TRANSFORM_FORCE_TF_COMPAT_V1,
-        disable_analyzer_cache=configs.TRANSFORM_DISABLE_ANALYZER_CACHE,
+        force_tf_compat_v1=TRANSFORM_FORCE_TF_COMPAT_V1,
+        # The analyzer cache pays only when a later run analyzes some of the same spans
+        # again; with one span, an unchanged rerun is served from TFX's own cache.
+        disable_analyzer_cache=True,
         # Not read by preprocessing_fn: it makes an edit of the code a cache miss.
         custom_config={'source': source_fingerprint.transform_source()})
     trainer = Trainer(
-        run_fn=configs.RUN_FN,
+        run_fn=run_fn,
         examples=example_gen.outputs['examples'],
         transform_graph=transform.outputs['transform_graph'],
         train_args=trainer_pb2.TrainArgs(splits=[features.TRAIN_SPLIT], num_steps=train_steps),
@@ -116,7 +159,8 @@ def create_pipeline(
         model=trainer.outputs['model'],
         baseline_model=model_resolver.outputs['model'],
         example_splits=[features.TEST_SPLIT],
-        eval_config=eval_config(rmse_upper_bound))
+        eval_config=eval_config(rmse_upper_bound, rmse_min_improvement, slices,
+                                eval_batch_size))
     # TFX's Pusher, but a version appears only once it is completely copied; the id stays
     # 'Pusher', as MLMD, the run summary and the Kubeflow task know it.
     pusher = AtomicPusher(
@@ -133,5 +177,5 @@ def create_pipeline(
                     transform, trainer, model_resolver, evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args or configs.BEAM_PIPELINE_ARGS),
+        beam_pipeline_args=list(beam_pipeline_args or []),
     )

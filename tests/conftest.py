@@ -1,10 +1,18 @@
-"""Shared test set-up: Keras 2 for TFX, and the optional real MovieLens data."""
+"""Shared test set-up: Keras 2 for TFX, the optional real MovieLens data, and one complete
+pipeline run that every test reading a finished run shares."""
 import os
+import shutil
 
-# TFX, TFT, TFMA and TFRS need Keras 2; this must happen before TensorFlow is imported.
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+import pytest
 
-import pytest  # noqa: E402
+import models  # noqa: F401 -- Keras 2 before any TensorFlow import (models/__init__.py)
+
+SYNTHETIC_RATINGS = 3000
+# 3000 synthetic ratings cannot make a good model; this bound lets the run be blessed and
+# pushed, so that the run has every output to show.
+LENIENT_RMSE = 1.5
+SYNTHETIC_RUN_FLAGS = ('--source', 'synthetic', '--synthetic-ratings', str(SYNTHETIC_RATINGS),
+                       '--rmse-threshold', str(LENIENT_RMSE))
 
 
 @pytest.fixture(scope='session')
@@ -16,3 +24,28 @@ def movielens_dir():
     if not os.path.exists(os.path.join(path, 'u.data')):
         pytest.fail(f'MOVIELENS_DIR={path} holds no u.data; point it at the ml-100k folder')
     return path
+
+
+@pytest.fixture(scope='session')
+def completed_run(tmp_path_factory) -> str:
+    """The output dir of one complete local run on synthetic data, blessed and pushed.
+
+    Shared by every test that reads a finished run: read it, never write to it. A test
+    that runs again or changes files works on copy_run(completed_run, ...).
+    """
+    import local_runner
+
+    output_dir = str(tmp_path_factory.mktemp('completed-run'))
+    code = local_runner.main(['--output-dir', output_dir, *SYNTHETIC_RUN_FLAGS])
+    assert code == 0, f'the pipeline run into {output_dir} failed; see its output above'
+    return output_dir
+
+
+def copy_run(output_dir: str, destination: str) -> str:
+    """A copy of a run's output dir that a test may change and run again.
+
+    The copy's metadata.sqlite still names the original's artifacts, which stay read-only:
+    a rerun in the copy writes its new artifacts under the copy.
+    """
+    shutil.copytree(output_dir, destination)
+    return destination

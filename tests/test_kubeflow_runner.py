@@ -415,11 +415,9 @@ def test_only_tfx_own_baseline_strategy_compiles_for_kubeflow(tmp_path):
     release compiles it, this fails, and both runners can share the default."""
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline import pipeline as pipeline_module
+    from tests.pipeline import wiring
 
-    local_default = pipeline_module.create_pipeline(
-        pipeline_root=GS_ROOT, data_path='gs://bucket/ml-100k',
-        serving_model_dir='gs://bucket/models', hyperparameters={})
+    local_default = wiring.build(pipeline_root=GS_ROOT, serving_model_dir='gs://bucket/models')
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=IMAGE),
         output_dir=str(tmp_path), output_filename='pipeline.json')

@@ -16,7 +16,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.atomic_pusher import AtomicPushExecutor
-from pipeline import configs, pipeline as pipeline_module
+from tests.pipeline import wiring
 from tests.components import movielens_data
 
 NOW = 1_800_000_000  # the Unix time the pushes below see
@@ -161,9 +161,7 @@ def test_a_model_that_is_not_blessed_is_not_pushed(model, base, tmp_path):
 
 def test_the_pipeline_pushes_with_it_under_the_id_pusher(tmp_path):
     data_dir = movielens_data.write_folder(str(tmp_path / 'ml'))
-    pipeline = pipeline_module.create_pipeline(
-        pipeline_root=str(tmp_path / 'root'), data_path=data_dir,
-        serving_model_dir=str(tmp_path / 'serving_model'),
-        hyperparameters=configs.HYBRID_HYPERPARAMETERS)
+    pipeline = wiring.build(pipeline_root=str(tmp_path / 'root'), data_path=data_dir,
+                            serving_model_dir=str(tmp_path / 'serving_model'))
     (pusher,) = [node for node in pipeline.components if node.id == 'Pusher']
     assert pusher.executor_spec.executor_class is AtomicPushExecutor

@@ -1,6 +1,5 @@
-"""The MovieLens ExampleGen: a TFX component that reads MovieLens ratings into examples."""
-from components.movielens.component import MovieLensExampleGen
-from components.movielens.errors import BadInputError
-from components.movielens.executor import SKIPPED_ROWS_PROPERTY
+"""The MovieLens ExampleGen: a TFX component that reads MovieLens ratings into examples.
 
-__all__ = ['MovieLensExampleGen', 'BadInputError', 'SKIPPED_ROWS_PROPERTY']
+component.py is the component, executor.py its Beam executor, grouplens.py and
+tfds_source.py the readers, contract.py the names other code uses.
+"""

@@ -11,9 +11,8 @@ from tfx.components.example_gen import component
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
+from components import filesystem
 from components.movielens import executor
-from components.movielens import grouplens
-from components.movielens.errors import BadInputError
 from models import features
 
 
@@ -29,24 +28,24 @@ class MovieLensExampleGen(component.FileBasedExampleGen):
 
     def __init__(self,
                  data_path: str,
-                 source: str = executor.SOURCE_GROUPLENS,
-                 tfds_name: str = 'movielens/100k-ratings',
+                 source: str,
+                 split_buckets: Sequence[int],
+                 tfds_name: Optional[str] = None,
                  predefined_split: Optional[str] = None,
-                 skip_bad_rows: bool = False,
-                 split_buckets: Sequence[int] = (72, 8, 20)):
+                 skip_bad_rows: bool = False):
         """Args:
           data_path: a GroupLens folder or .zip (100K or 1M format), or for source 'tfds'
             the TFDS data_dir in which tfds_name is prepared. A local path is checked now;
             a URI (gs://...) only when the executor runs, so that the pipeline compiles
             where the bucket cannot be read.
-          source: 'grouplens' or 'tfds'.
-          tfds_name: 'movielens/100k-ratings' or 'movielens/1m-ratings'.
+          source: contract.GROUPLENS or contract.TFDS.
+          split_buckets: relative sizes of the train, eval and test splits.
+          tfds_name: with source TFDS, one of contract.TFDS_NAMES.
           predefined_split: GroupLens' 'u1'..'u5', 'ua' or 'ub': uN.test is the test split,
             and uN.base is split into train and eval by hash.
           skip_bad_rows: drop and count bad rating rows instead of failing.
-          split_buckets: relative sizes of the train, eval and test splits.
         """
-        if not grouplens.is_uri(data_path):
+        if not filesystem.is_uri(data_path):
             # The executor may run in another working directory.
             data_path = os.path.abspath(data_path)
         settings = executor.Settings(data_path=data_path, source=source, tfds_name=tfds_name,
@@ -67,8 +66,8 @@ def _output_config(split_buckets: Sequence[int]) -> example_gen_pb2.Output:
     buckets = list(split_buckets)
     if len(buckets) != len(features.SPLITS) or any(
             not isinstance(bucket, numbers.Integral) or bucket <= 0 for bucket in buckets):
-        raise BadInputError(f'split_buckets {buckets} must be {len(features.SPLITS)} positive '
-                            f'whole numbers, the sizes of {", ".join(features.SPLITS)}')
+        raise ValueError(f'split_buckets {buckets} must be {len(features.SPLITS)} positive '
+                         f'whole numbers, the sizes of {", ".join(features.SPLITS)}')
     return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
         example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=int(bucket))
         for name, bucket in zip(features.SPLITS, buckets)]))

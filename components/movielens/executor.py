@@ -27,19 +27,16 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from components import filesystem
 from components.movielens import errors
 from components.movielens import grouplens
 from components.movielens import splits
 from components.movielens import tf_examples
 from components.movielens import tfds_source
+from components.movielens.contract import (GROUPLENS, PREDEFINED_SPLITS, SKIPPED_ROWS_PROPERTY,
+                                          TFDS, TFDS_NAMES)
 from components.movielens.errors import BadInputError
 from models import features
-
-SOURCE_GROUPLENS = 'grouplens'
-SOURCE_TFDS = 'tfds'
-
-# Int custom property of the output Examples: bad rating rows that --skip-bad-rows dropped.
-SKIPPED_ROWS_PROPERTY = 'skipped_rows'
 
 _METRICS_NAMESPACE = 'MovieLensExampleGen'
 _SKIPPED_ROWS = 'skipped_rows'
@@ -60,31 +57,31 @@ Splitter = Callable[[str, str], str]
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """What MovieLensExampleGen reads; it travels to the executor in custom_config."""
+    """What MovieLensExampleGen reads; it travels to the executor in custom_config.
+
+    The runners' flags admit only valid settings, so a ValueError here is a wiring mistake.
+    """
     data_path: str
-    source: str = SOURCE_GROUPLENS
-    tfds_name: str = tfds_source.TFDS_NAMES[0]
+    source: str
+    tfds_name: Optional[str] = None  # with source TFDS
     predefined_split: Optional[str] = None
     skip_bad_rows: bool = False
 
     def __post_init__(self):
         if not self.data_path:
-            raise BadInputError(f'no data path: pass the MovieLens data with '
-                                f'{errors.DATA_DIR_FLAG}')
-        if self.source not in (SOURCE_GROUPLENS, SOURCE_TFDS):
-            raise BadInputError(f'source {errors.quote(self.source)} is not '
-                                f'{SOURCE_GROUPLENS!r} or {SOURCE_TFDS!r}')
-        if self.source == SOURCE_TFDS:
-            if self.tfds_name.partition(':')[0] not in tfds_source.TFDS_NAMES:
-                raise BadInputError(f'tfds_name {errors.quote(self.tfds_name)} is not one of '
-                                    f'{", ".join(tfds_source.TFDS_NAMES)}')
+            raise ValueError('MovieLensExampleGen needs a data_path')
+        if self.source not in (GROUPLENS, TFDS):
+            raise ValueError(f'source {self.source!r} is not {GROUPLENS!r} or {TFDS!r}')
+        if self.source == TFDS:
+            if (self.tfds_name or '').partition(':')[0] not in TFDS_NAMES:
+                raise ValueError(f'tfds_name {self.tfds_name!r} is not one of '
+                                 f'{", ".join(TFDS_NAMES)}')
             if self.predefined_split:
-                raise BadInputError('a predefined split needs the GroupLens files (uN.base, '
-                                    f'uN.test); the TFDS source has none. Use source '
-                                    f'{SOURCE_GROUPLENS!r} or drop the predefined split.')
-        if self.predefined_split and self.predefined_split not in grouplens.PREDEFINED_SPLITS:
-            raise BadInputError(f'predefined split {errors.quote(self.predefined_split)} is '
-                                f'not one of {", ".join(grouplens.PREDEFINED_SPLITS)}')
+                raise ValueError('a predefined split needs the GroupLens files (uN.base, '
+                                 'uN.test); the TFDS source has none')
+        if self.predefined_split and self.predefined_split not in PREDEFINED_SPLITS:
+            raise ValueError(f'predefined split {self.predefined_split!r} is not one of '
+                             f'{", ".join(PREDEFINED_SPLITS)}')
 
     def to_custom_config(self) -> example_gen_pb2.CustomConfig:
         struct = struct_pb2.Struct()
@@ -101,16 +98,16 @@ class Settings:
             custom_config)
         struct = struct_pb2.Struct()
         if not custom_config.custom_config.Unpack(struct):
-            raise BadInputError('the MovieLens executor needs the custom_config that '
-                                'MovieLensExampleGen sets; run it through that component')
+            raise ValueError('the MovieLens executor needs the custom_config that '
+                             'MovieLensExampleGen sets; run it through that component')
         return cls(**json_format.MessageToDict(struct))
 
 
 def input_location(settings: Settings) -> Tuple[str, str]:
     """(input_base, pattern): the files whose changes make TFX rerun the component."""
-    if settings.source == SOURCE_TFDS:
+    if settings.source == TFDS:
         return tfds_source.input_location(settings.data_path, settings.tfds_name)
-    if grouplens.is_uri(settings.data_path):
+    if filesystem.is_uri(settings.data_path):
         return grouplens.uri_input_location(settings.data_path)
     layout = grouplens.locate(settings.data_path)
     if settings.predefined_split:
@@ -124,8 +121,8 @@ def _splitters(output_config: example_gen_pb2.Output,
     names = tuple(split.name for split in output_config.split_config.splits)
     buckets = [split.hash_buckets for split in output_config.split_config.splits]
     if names != features.SPLITS:
-        raise BadInputError(f'the output splits are {list(names)}; MovieLensExampleGen '
-                            f'writes {list(features.SPLITS)}')
+        raise ValueError(f'the output splits are {list(names)}; MovieLensExampleGen '
+                         f'writes {list(features.SPLITS)}')
     if predefined_split:
         # The base file holds train and eval, in the ratio of their buckets.
         return {_BASE_ROWS: splits.HashSplitter(names[:2], buckets[:2]),
@@ -293,7 +290,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
         splitters = _splitters(output_config, settings.predefined_split)
-        if settings.source == SOURCE_TFDS:
+        if settings.source == TFDS:
             work = tfds_source.plan_reads(settings.data_path, settings.tfds_name)
             to_examples = _TfdsReadToExamples(settings, splitters)
         else:
@@ -328,8 +325,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             example_gen_utils.generate_output_split_names(input_config, output_config))
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
         if payload_format == example_gen_pb2.PayloadFormat.FORMAT_PARQUET:
-            raise BadInputError('MovieLensExampleGen writes tf.Examples in TFRecords; '
-                                'drop the Parquet output_data_format')
+            raise ValueError('MovieLensExampleGen writes tf.Examples in TFRecords; '
+                             'drop the Parquet output_data_format')
         file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
                                           example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
         file_format_name = write_split.to_file_format_str(file_format)  # fails before a run

@@ -16,16 +16,14 @@ import zipfile
 import zlib
 from typing import BinaryIO, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-import tensorflow as tf
-
+from components import filesystem
+from components.movielens.contract import PREDEFINED_SPLITS
 from components.movielens.errors import BadInputError, DATA_DIR_FLAG, SKIP_BAD_ROWS_FLAG, quote
 from models import features
 
 FORMAT_100K = '100k'
 FORMAT_1M = '1m'
 
-# GroupLens' own train/test splits of the 100K set: uN.base and uN.test.
-PREDEFINED_SPLITS = ('u1', 'u2', 'u3', 'u4', 'u5', 'ua', 'ub')
 
 # The ratings are planned into shards of this many lines; a shard is one unit of Beam work.
 LINES_PER_SHARD = 200_000
@@ -65,33 +63,16 @@ _CONTROL_CHARACTERS = re.compile('[\x00-\x08\x0a-\x1f\x7f]')
 _TABLE_FIX = f'Fix the line ({SKIP_BAD_ROWS_FLAG} drops only bad rating rows).'
 
 
-def is_uri(path: str) -> bool:
-    """Whether the path names a remote file system (gs://, s3://, ...) for tf.io.gfile."""
-    return '://' in path
-
-
-def _exists(path: str) -> bool:
-    return tf.io.gfile.exists(path) if is_uri(path) else os.path.exists(path)
-
-
-def _is_dir(path: str) -> bool:
-    return tf.io.gfile.isdir(path) if is_uri(path) else os.path.isdir(path)
-
-
-def _open_binary(path: str) -> BinaryIO:
-    return tf.io.gfile.GFile(path, 'rb') if is_uri(path) else open(path, 'rb')
-
-
 def _list_dir(path: str) -> Tuple[List[str], Dict[str, str]]:
     """The paths of a folder's sub-folders, and of its files by name."""
-    if not is_uri(path):
+    if not filesystem.is_uri(path):
         entries = list(os.scandir(path))
         return ([entry.path for entry in entries if entry.is_dir()],
                 {entry.name: entry.path for entry in entries if entry.is_file()})
     folders, files = [], {}
-    for name in tf.io.gfile.listdir(path):
-        child = posixpath.join(path, name.rstrip('/'))
-        if tf.io.gfile.isdir(child):
+    for name in filesystem.listdir(path):
+        child = filesystem.join(path, name)
+        if filesystem.isdir(child):
             folders.append(child)
         else:
             files[name] = child
@@ -99,7 +80,7 @@ def _list_dir(path: str) -> Tuple[List[str], Dict[str, str]]:
 
 
 def _is_zip(path: str) -> bool:
-    with _open_binary(path) as stream:
+    with filesystem.open_binary(path) as stream:
         return zipfile.is_zipfile(stream)
 
 
@@ -127,12 +108,12 @@ class DataFile:
     def open(self) -> Iterator[BinaryIO]:
         """Opens the file for binary reading; a corrupt zip becomes a BadInputError."""
         if self.member is None:
-            with _open_binary(self.path) as stream:
+            with filesystem.open_binary(self.path) as stream:
                 yield stream
             return
         try:
-            with _open_binary(self.path) as zip_stream, zipfile.ZipFile(zip_stream) as archive, \
-                    archive.open(self.member) as stream:
+            with filesystem.open_binary(self.path) as zip_stream, \
+                    zipfile.ZipFile(zip_stream) as archive, archive.open(self.member) as stream:
                 yield stream
         except (zipfile.BadZipFile, zlib.error, EOFError) as error:
             raise corrupt_zip_error(self.path, error) from error
@@ -172,8 +153,8 @@ class Layout:
     def predefined_split(self, name: str) -> Tuple[DataFile, DataFile]:
         """The (base, test) files of GroupLens' split `name`, e.g. u1.base and u1.test."""
         if name not in PREDEFINED_SPLITS:
-            raise BadInputError(f'predefined split {quote(name)} is not one of '
-                                f'{", ".join(PREDEFINED_SPLITS)}')
+            raise ValueError(f'predefined split {name!r} is not one of '
+                             f'{", ".join(PREDEFINED_SPLITS)}')
         if self.format != FORMAT_100K:
             raise BadInputError(
                 f'predefined split {name} needs {name}.base and {name}.test, which only the '
@@ -190,18 +171,18 @@ class Layout:
 
 def locate(data_path: str) -> Layout:
     """Finds the GroupLens files in a folder, its single sub-folder, or a .zip."""
-    if not _exists(data_path):
+    if not filesystem.exists(data_path):
         raise BadInputError(
             f'{DATA_DIR_FLAG} {data_path} does not exist. Point {DATA_DIR_FLAG} at a MovieLens '
             'folder (ml-100k with u.data, or ml-1m with ratings.dat) or at its .zip.')
-    in_zip = not _is_dir(data_path)
+    in_zip = not filesystem.isdir(data_path)
     folders = _folders_in_zip(data_path) if in_zip else _folders_in_dir(data_path)
     folder, data_format = _choose_folder(data_path, folders)
     spec = _FORMATS[data_format]
     if in_zip:
         folder_name = f'{data_path}:{folder or "/"}'
         # TFX fingerprints the zip itself: its size and modification time.
-        if is_uri(data_path):
+        if filesystem.is_uri(data_path):
             input_base, input_pattern = uri_input_location(data_path)
         else:
             input_base = os.path.dirname(os.path.abspath(data_path))
@@ -236,7 +217,7 @@ def _folders_in_zip(path: str) -> Dict[str, Dict[str, DataFile]]:
             'at the folder that holds the MovieLens files (u.data or ratings.dat), or at the '
             'zip GroupLens ships.')
     try:
-        with _open_binary(path) as stream, zipfile.ZipFile(stream) as archive:
+        with filesystem.open_binary(path) as stream, zipfile.ZipFile(stream) as archive:
             members = [info.filename for info in archive.infolist() if not info.is_dir()]
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise corrupt_zip_error(path, error) from error
@@ -259,7 +240,7 @@ def _choose_folder(data_path: str,
                 f'{DATA_DIR_FLAG} at a folder with one MovieLens data set.')
         if formats:
             candidates.append((folder, formats[0]))
-    top = data_path if _is_dir(data_path) else ''
+    top = data_path if filesystem.isdir(data_path) else ''
     for folder, data_format in candidates:
         if folder == top:
             return folder, data_format

@@ -9,7 +9,6 @@ import hashlib
 import itertools
 from typing import Sequence
 
-from components.movielens.errors import BadInputError
 
 
 def hash_bucket(user_id: str, movie_id: str, num_buckets: int) -> int:
@@ -23,10 +22,10 @@ class HashSplitter:
 
     def __init__(self, names: Sequence[str], buckets: Sequence[int]):
         if len(names) != len(buckets) or not names:
-            raise BadInputError(f'split names {list(names)} and buckets {list(buckets)} '
-                                'must pair up one to one')
+            raise ValueError(f'split names {list(names)} and buckets {list(buckets)} '
+                             'must pair up one to one')
         if any(bucket <= 0 for bucket in buckets):
-            raise BadInputError(f'split buckets {list(buckets)} must all be positive')
+            raise ValueError(f'split buckets {list(buckets)} must all be positive')
         self._names = tuple(names)
         self._upper_bounds = tuple(itertools.accumulate(buckets))
 

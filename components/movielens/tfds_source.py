@@ -5,33 +5,31 @@ come out in the same shape as the GroupLens reader's, so that both sources make 
 examples: genre class ids become names, the gender bool becomes "M"/"F", ages become ints.
 """
 import math
-import os
 from typing import Iterator, List, Tuple
 
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from components.movielens.contract import TFDS_NAMES
 from components.movielens.errors import BadInputError, DATA_DIR_FLAG
-from components.movielens.grouplens import Movie, Rating, User, canonical_genre, is_uri
+from components import filesystem
+from components.movielens.grouplens import Movie, Rating, User, canonical_genre
 
 # The prepared split is read in parts of about this many examples, one Beam work unit each.
 EXAMPLES_PER_READ = 500_000
 _SPLIT = 'train'  # the only split TFDS MovieLens has
 
-# The TFDS MovieLens configurations that have the user features.
-TFDS_NAMES = ('movielens/100k-ratings', 'movielens/1m-ratings')
-
 
 def input_location(data_dir: str, tfds_name: str) -> Tuple[str, str]:
     """(input_base, pattern) of the prepared files, for TFX's cache fingerprint."""
-    if not is_uri(data_dir):  # a bucket may not be readable where the pipeline is compiled
+    # A bucket may not be readable where the pipeline is compiled.
+    if not filesystem.is_uri(data_dir):
         _check_data_dir(data_dir, tfds_name)
     name, _, version = tfds_name.partition(':')
     return data_dir, f'{name}/{version or "*"}/*'
 
 
 def _check_data_dir(data_dir: str, tfds_name: str) -> None:
-    if not (tf.io.gfile.isdir(data_dir) if is_uri(data_dir) else os.path.isdir(data_dir)):
+    if not filesystem.isdir(data_dir):
         raise BadInputError(
             f'{DATA_DIR_FLAG} {data_dir} does not exist. For the TFDS source, point '
             f'{DATA_DIR_FLAG} at the TFDS data_dir in which {tfds_name} is prepared.')

@@ -14,30 +14,31 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from models import features
+from models import artifacts, features
 from models.ranking import model as ranking_model
 from models.ranking import signatures
 from models.ranking.hyperparameters import Hyperparameters
 from models.ranking.lazy_adam import CatchUpDecay, LazyAdam
 
-HISTORY_FILE = 'training_history.json'  # in the model run dir, read by the run summary
 
-
-def _leave_libraries_to_tensorflow():
+def leave_libraries_to_autograph():
     """Stops AutoGraph from rewriting Keras and TFRS internals on every trace.
 
     AutoGraph leaves modules it knows as library code alone. Since TF 2.16, Keras 2 is the
     separate package tf_keras, which it no longer recognises, so each tf.function trace
     converted the whole of Keras: tracing the train step took about 20 s here instead of
     1 s. Neither library has tensor-dependent Python control flow that needs conversion.
+    Called when training starts, not on import: importing this module changes nothing.
     """
     from tensorflow.python.autograph.core import config as autograph_config
-    autograph_config.CONVERSION_RULES = tuple(
-        autograph_config.DoNotConvert(name) for name in ('tf_keras', 'tensorflow_recommenders')
-    ) + autograph_config.CONVERSION_RULES
+    libraries = ('tf_keras', 'tensorflow_recommenders')
+    if not any(str(rule) == str(autograph_config.DoNotConvert(libraries[0]))
+               for rule in autograph_config.CONVERSION_RULES):
+        autograph_config.CONVERSION_RULES = tuple(
+            autograph_config.DoNotConvert(name) for name in libraries
+        ) + autograph_config.CONVERSION_RULES
 
 
-_leave_libraries_to_tensorflow()
 _READ_BATCH = 8192
 _TRAINING_COLUMNS = (features.USER_INDEX, features.MOVIE_INDEX, features.LABEL)
 
@@ -195,6 +196,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, tra
     Returns the model and its history: the per-epoch metrics, and the eval RMSE of the
     weights that are returned (early stopping restores those of the best epoch).
     """
+    leave_libraries_to_autograph()
     tf.keras.utils.set_random_seed(hparams.seed)
     tables = build_catalog_tables(train_split, sizes, hparams.implicit_feedback_limit,
                                   hparams.seed)
@@ -249,7 +251,8 @@ def run_fn(fn_args: FnArgs):
     model, history = train(hparams, train_split, eval_split, sizes,
                            log_dir=fn_args.model_run_dir, train_steps=fn_args.train_steps)
 
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
+    history_path = os.path.join(fn_args.model_run_dir, artifacts.HISTORY_FILE)
+    with tf.io.gfile.GFile(history_path, 'w') as f:
         json.dump(history, f, indent=1)
 
     save(model, fn_args.serving_model_dir, tf_transform_output)

@@ -13,9 +13,11 @@ from google.protobuf import message
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components.movielens import MovieLensExampleGen
+from components.movielens import contract
+from components.movielens.component import MovieLensExampleGen
 from components.movielens.executor import Executor
 from models import features
+from pipeline import configs
 
 # A hand-written 100K-format data set small enough to reason about line by line.
 MOVIE_LINES = [
@@ -129,11 +131,20 @@ class Run:
         return self.artifact.get_int_custom_property('skipped_rows')
 
 
+def example_gen(data_path: str, **overrides) -> MovieLensExampleGen:
+    """The component with the pipeline's default settings, some of them replaced."""
+    arguments = dict(source=contract.GROUPLENS, split_buckets=configs.SPLIT_BUCKETS)
+    if overrides.get('source') == contract.TFDS:
+        arguments['tfds_name'] = configs.DEFAULT_TFDS_NAME
+    arguments.update(overrides)
+    return MovieLensExampleGen(data_path=data_path, **arguments)
+
+
 def run_executor(output_dir: str, data_path: str,
                  read_features: Optional[Sequence[str]] = None, **component_args) -> Run:
     """Runs the executor in-process, as the TFX launcher would, and reads its output
     (only read_features, if given)."""
-    component = MovieLensExampleGen(data_path=data_path, **component_args)
+    component = example_gen(data_path, **component_args)
     artifact = standard_artifacts.Examples()
     artifact.uri = output_dir
     Executor().Do({}, {'examples': [artifact]}, exec_properties(component))

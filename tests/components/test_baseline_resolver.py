@@ -22,16 +22,12 @@ from tfx.types import Channel, standard_artifacts
 
 from components.baseline_resolver import (BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, RESOLVER_ID,
                                           LatestBlessedOtherModelStrategy, baseline_resolver)
-from pipeline import pipeline as pipeline_module
+from tests.pipeline import wiring
 
-# A bucket path: the ExampleGen checks it only when it runs, and nothing runs here.
-DATA_PATH = 'gs://bucket/ml-100k'
 
 
 def compile_pipeline(**settings) -> pipeline_pb2.Pipeline:
-    return compiler.Compiler().compile(pipeline_module.create_pipeline(
-        pipeline_root='/unused/root', data_path=DATA_PATH,
-        serving_model_dir='/unused/serving', hyperparameters={}, **settings))
+    return compiler.Compiler().compile(wiring.build(**settings))
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from components.movielens import BadInputError, MovieLensExampleGen
+from components.movielens.errors import BadInputError
 from tests.components import movielens_data as data
 
 SKIP_FIX = 'pass --skip-bad-rows to drop such rows'
@@ -88,7 +88,7 @@ def test_missing_movie_or_user_file_names_it_and_the_folder(tmp_path, missing):
     folder = data.write_folder(str(tmp_path / 'ml'))
     os.remove(os.path.join(folder, missing))
     with pytest.raises(BadInputError) as raised:
-        MovieLensExampleGen(data_path=folder)
+        data.example_gen(folder)
     assert str(raised.value).startswith(f'{missing} is missing: {folder} holds u.data but no '
                                         f'{missing}.')
     assert '--data-dir' in str(raised.value)
@@ -99,15 +99,15 @@ def test_missing_ratings_file_names_what_was_searched(tmp_path):
     os.makedirs(os.path.join(folder, 'sub'))
     with pytest.raises(BadInputError, match=r'no ratings file in .*empty: looked for u\.data '
                                             r'\(100K format\) or ratings\.dat \(1M format\)'):
-        MovieLensExampleGen(data_path=folder)
+        data.example_gen(folder)
 
 
 def test_data_path_that_does_not_exist(tmp_path):
     missing = str(tmp_path / 'nowhere')
     with pytest.raises(BadInputError, match=f'--data-dir {missing} does not exist'):
-        MovieLensExampleGen(data_path=missing)
+        data.example_gen(missing)
     with pytest.raises(BadInputError, match=f'--data-dir {missing} does not exist'):
-        MovieLensExampleGen(data_path=missing, source='tfds')
+        data.example_gen(missing, source='tfds')
 
 
 def test_truncated_zip(tmp_path):
@@ -119,7 +119,7 @@ def test_truncated_zip(tmp_path):
         stream.write(content[:len(content) // 2])
     with pytest.raises(BadInputError, match=f'{zip_path} is not a readable zip file: it is '
                                             'truncated or corrupt'):
-        MovieLensExampleGen(data_path=zip_path)
+        data.example_gen(zip_path)
 
 
 def test_corrupt_zip_member(tmp_path):
@@ -165,13 +165,14 @@ def test_bad_movie_line_is_not_skippable(tmp_path):
         data.run_executor(str(tmp_path / 'out'), folder, skip_bad_rows=True)
 
 
-def test_bad_component_arguments():
-    with pytest.raises(BadInputError, match="predefined split 'u9' is not one of u1, u2"):
-        MovieLensExampleGen(data_path='.', predefined_split='u9')
-    with pytest.raises(BadInputError, match="source 'csv' is not 'grouplens' or 'tfds'"):
-        MovieLensExampleGen(data_path='.', source='csv')
-    with pytest.raises(BadInputError, match=r'split_buckets \[72, 28\] must be 3 positive'):
-        MovieLensExampleGen(data_path='.', split_buckets=(72, 28))
+def test_bad_component_arguments_are_wiring_errors_not_bad_data():
+    with pytest.raises(ValueError, match="predefined split 'u9' is not one of u1, u2") as raised:
+        data.example_gen('.', predefined_split='u9')
+    assert not isinstance(raised.value, BadInputError)
+    with pytest.raises(ValueError, match="source 'csv' is not 'grouplens' or 'tfds'"):
+        data.example_gen('.', source='csv')
+    with pytest.raises(ValueError, match=r'split_buckets \[72, 28\] must be 3 positive'):
+        data.example_gen('.', split_buckets=(72, 28))
 
 
 def test_predefined_split_files_missing(tmp_path):
@@ -184,6 +185,6 @@ def test_tfds_data_set_that_is_not_prepared(tmp_path):
     with pytest.raises(BadInputError, match=f'movielens/100k-ratings is not prepared in '
                                             f'{tmp_path}, and this pipeline downloads nothing'):
         data.run_executor(str(tmp_path / 'out'), str(tmp_path), source='tfds')
-    with pytest.raises(BadInputError, match="tfds_name 'movielens/25m-ratings' is not one of"):
-        MovieLensExampleGen(data_path=str(tmp_path), source='tfds',
+    with pytest.raises(ValueError, match="tfds_name 'movielens/25m-ratings' is not one of"):
+        data.example_gen(str(tmp_path), source='tfds',
                             tfds_name='movielens/25m-ratings')

@@ -28,7 +28,10 @@ from tfx.utils import proto_utils
 
 from ml_metadata.proto import metadata_store_pb2
 
-from components.movielens import BadInputError, MovieLensExampleGen, grouplens, synthetic
+from components.movielens import grouplens
+from components.movielens.component import MovieLensExampleGen
+from components.movielens.errors import BadInputError
+from datasets import synthetic
 from components.movielens.executor import Executor
 from models import features
 from tests.components import movielens_data as data
@@ -240,7 +243,7 @@ def _touch(path: str, seconds_later: int = 10) -> None:
 def test_cache_fingerprint_covers_the_files_read(tmp_path):
     # The files in a sub-folder: the fingerprint must follow them there.
     folder = data.write_folder(str(tmp_path / 'data' / 'ml-100k'))
-    component = MovieLensExampleGen(data_path=str(tmp_path / 'data'))
+    component = data.example_gen(str(tmp_path / 'data'))
     before = _fingerprint(component)
     assert 'num_files:3,' in before
     for name in ('u.data', 'u.item', 'u.user'):
@@ -250,7 +253,7 @@ def test_cache_fingerprint_covers_the_files_read(tmp_path):
         before = after
 
     zip_path = data.zip_folder(folder, str(tmp_path / 'ml-100k.zip'))
-    zipped = MovieLensExampleGen(data_path=zip_path)
+    zipped = data.example_gen(zip_path)
     assert zipped.exec_properties['input_base'] == str(tmp_path)
     before = _fingerprint(zipped)
     assert 'num_files:1,' in before
@@ -266,7 +269,7 @@ def test_in_a_tfx_pipeline_cached_until_the_data_changes(tmp_path):
     connection = metadata.sqlite_metadata_connection_config(str(tmp_path / 'metadata.db'))
 
     def run():
-        example_gen = MovieLensExampleGen(data_path=folder, skip_bad_rows=True)
+        example_gen = data.example_gen(folder, skip_bad_rows=True)
         local_dag_runner.LocalDagRunner().run(tfx_pipeline.Pipeline(
             pipeline_name='movielens-example-gen-test', pipeline_root=str(tmp_path / 'root'),
             components=[example_gen], enable_cache=True,
@@ -321,13 +324,13 @@ def test_real_movielens_100k_zip_layout(movielens_dir, tmp_path):
 
 
 def test_bucket_paths_compile_without_reading_the_bucket():
-    folder = MovieLensExampleGen(data_path='gs://bucket/movielens/ml-100k/')
+    folder = data.example_gen('gs://bucket/movielens/ml-100k/')
     assert folder.exec_properties['input_base'] == 'gs://bucket/movielens/ml-100k'
     assert '"pattern": "*"' in data.exec_properties(folder)['input_config']
-    zipped = MovieLensExampleGen(data_path='gs://bucket/movielens/ml-100k.zip')
+    zipped = data.example_gen('gs://bucket/movielens/ml-100k.zip')
     assert zipped.exec_properties['input_base'] == 'gs://bucket/movielens'
     assert '"pattern": "ml-100k.zip"' in data.exec_properties(zipped)['input_config']
-    tfds_data = MovieLensExampleGen(data_path='gs://bucket/tfds', source='tfds')
+    tfds_data = data.example_gen('gs://bucket/tfds', source='tfds')
     assert tfds_data.exec_properties['input_base'] == 'gs://bucket/tfds'
 
 
@@ -359,7 +362,7 @@ def test_uri_paths_are_read_through_tf_gfile(tmp_path):
 def _tfx_write_split_run(output_dir: str, data_path: str, make_pipeline=None) -> data.Run:
     """The executor's examples written by TFX's own ExampleGen Do (WriteSplit, with its
     Reshuffle): the reference for what an ExampleGen's output looks like."""
-    component = MovieLensExampleGen(data_path=data_path)
+    component = data.example_gen(data_path)
     artifact = standard_artifacts.Examples()
     artifact.uri = output_dir
     executor = Executor(base_beam_executor.BaseBeamExecutor.Context(
@@ -450,7 +453,7 @@ def test_examples_stream_to_their_files_without_a_group_by_key(tmp_path):
         pipelines.append(beam.Pipeline())
         return pipelines[-1]
 
-    component = MovieLensExampleGen(data_path=folder)
+    component = data.example_gen(folder)
     artifact = standard_artifacts.Examples()
     artifact.uri = str(tmp_path / 'out')
     Executor(base_beam_executor.BaseBeamExecutor.Context(make_beam_pipeline_fn=make_pipeline)

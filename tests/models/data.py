@@ -13,6 +13,7 @@ from models import features, preprocessing
 from models.ranking import trainer
 from models.ranking.hyperparameters import Hyperparameters
 from pipeline import configs
+from pipeline import pipeline as pipeline_module
 
 TITLES = ['Toy Story (1995)', 'GoldenEye (1995)', 'Misérables, Les (1995)',
           'Casablanca (1942)', 'Untitled']
@@ -62,7 +63,7 @@ def run_transform(workdir, rows):
         schema_utils.schema_from_feature_spec(raw_feature_spec()))
     # The kind of graph the pipeline's Transform writes, so that the signature tests load it.
     with tft_beam.Context(temp_dir=os.path.join(workdir, 'tmp'),
-                          force_tf_compat_v1=configs.TRANSFORM_FORCE_TF_COMPAT_V1):
+                          force_tf_compat_v1=pipeline_module.TRANSFORM_FORCE_TF_COMPAT_V1):
         (transformed, _), transform_fn = (
             (rows, metadata)
             | tft_beam.AnalyzeAndTransformDataset(preprocessing.preprocessing_fn,

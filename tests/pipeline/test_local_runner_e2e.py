@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 import local_runner
-from components.movielens import synthetic
-from pipeline import run_record, run_summary
+from runs.output_dir import OutputDir
+from datasets import synthetic
+from runs import record as run_record
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +27,7 @@ LENIENT_RMSE = 1.05
 
 def run(output_dir, *flags):
     code = local_runner.main(['--output-dir', str(output_dir), *flags])
-    summary_path = os.path.join(output_dir, run_summary.SUMMARY_FILE)
+    summary_path = OutputDir(output_dir).summary
     summary = None
     if code == 0:
         with open(summary_path) as f:

@@ -18,8 +18,9 @@ import zipfile
 import pytest
 
 import local_runner
-from components.movielens import synthetic
-from pipeline import run_record
+from runs import local
+from datasets import synthetic
+from runs import record as run_record
 from tests.components import movielens_data
 
 RATINGS = 600
@@ -81,7 +82,7 @@ def run_and_expect_failure(output_dir, data_path, capfd) -> str:
     """Runs local_runner.main, checks that nothing was trained or pushed; returns stderr."""
     code = local_runner.main(['--data-dir', data_path, '--output-dir', str(output_dir)])
     err = capfd.readouterr().err
-    assert code == local_runner.EXIT_FAILED, err
+    assert code == local.EXIT_FAILED, err
     assert 'Traceback' not in err
     metadata = os.path.join(output_dir, 'metadata.sqlite')
     if os.path.exists(metadata):

@@ -25,8 +25,12 @@ import threading
 import pytest
 
 import local_runner
-from components.movielens import SKIPPED_ROWS_PROPERTY, synthetic
-from pipeline import configs, run_record, run_summary
+from runs import local
+from runs.output_dir import OutputDir
+from components.movielens.contract import SKIPPED_ROWS_PROPERTY
+from datasets import synthetic
+from pipeline import configs
+from runs import record as run_record
 from tests.pipeline.test_reliability_bad_data import BAD_ROWS, read_lines, write_lines
 
 pytestmark = pytest.mark.e2e
@@ -74,7 +78,7 @@ def run(*args):
     output_dir = args[args.index('--output-dir') + 1]
     summary = None
     if code == 0:
-        with open(os.path.join(output_dir, run_summary.SUMMARY_FILE)) as f:
+        with open(OutputDir(output_dir).summary) as f:
             summary = json.load(f)
     return code, summary, stdout.getvalue()
 
@@ -170,8 +174,8 @@ def test_the_run_was_killed_in_the_trainer(killed, output_dir):
 
 
 def test_a_second_run_beside_it_was_refused(killed, output_dir):
-    assert killed['busy_code'] == local_runner.EXIT_BUSY
-    lock_path = os.path.join(output_dir, local_runner.LOCK_FILE)
+    assert killed['busy_code'] == local.EXIT_BUSY
+    lock_path = OutputDir(output_dir).lock
     assert killed['busy_err'].startswith(
         f'error: {output_dir} is in use by another run: {lock_path} is held by process '
         f"{killed['pid']} on ")

@@ -14,12 +14,14 @@ import pytest
 import tensorflow as tf
 
 import local_runner
+from runs.output_dir import OutputDir
 import report as report_cli
-from components.movielens import synthetic
+from datasets import synthetic
 from models import features
 from models.ranking.trainer import HISTORY_FILE
-from pipeline import report, run_record, run_summary
-from tests.pipeline.conftest import SYNTHETIC_RUN_FLAGS
+from reporting import report
+from runs import record as run_record
+from tests.conftest import SYNTHETIC_RUN_FLAGS
 
 pytestmark = pytest.mark.e2e
 
@@ -81,26 +83,26 @@ def snapshot(output_dir, destination, **build_args):
 
 
 def read_summary(output_dir):
-    with open(os.path.join(output_dir, run_summary.SUMMARY_FILE)) as f:
+    with open(OutputDir(output_dir).summary) as f:
         return json.load(f)
 
 
 @pytest.fixture(scope='module')
-def first_report(synthetic_run, tmp_path_factory):
+def first_report(completed_run, tmp_path_factory):
     # Drawn anew: the runner has already written this report, which could be reused.
-    built = snapshot(synthetic_run, str(tmp_path_factory.mktemp('first') / 'report'),
+    built = snapshot(completed_run, str(tmp_path_factory.mktemp('first') / 'report'),
                      reuse=False)
-    built['summary'] = read_summary(synthetic_run)
+    built['summary'] = read_summary(completed_run)
     return built
 
 
 @pytest.fixture(scope='module')
-def rerun_report(first_report, synthetic_run, tmp_path_factory):
+def rerun_report(first_report, completed_run, tmp_path_factory):
     """The same pipeline again: every component is taken from the cache."""
-    code = local_runner.main(['--output-dir', synthetic_run, *SYNTHETIC_RUN_FLAGS])
+    code = local_runner.main(['--output-dir', completed_run, *SYNTHETIC_RUN_FLAGS])
     assert code == 0
-    built = snapshot(synthetic_run, str(tmp_path_factory.mktemp('rerun') / 'report'))
-    built['summary'] = read_summary(synthetic_run)
+    built = snapshot(completed_run, str(tmp_path_factory.mktemp('rerun') / 'report'))
+    built['summary'] = read_summary(completed_run)
     return built
 
 
@@ -181,8 +183,8 @@ def test_every_part_of_a_complete_run_is_built(first_report):
 
 
 def test_global_mean_baseline_is_the_rmse_of_the_train_mean_on_test(first_report,
-                                                                    synthetic_run):
-    store = run_record.connect(os.path.join(synthetic_run, report.METADATA_FILE))
+                                                                    completed_run):
+    store = run_record.connect(OutputDir(completed_run).metadata)
     examples = run_record.RunRecord(store).outputs(report.EXAMPLE_GEN)['examples'][0]
 
     def ratings(split):
@@ -207,8 +209,8 @@ def test_predicted_vs_actual_scores_what_tfma_scored(first_report):
     assert shown == pytest.approx(first_report['summary']['test_rmse'], abs=1e-3)
 
 
-def test_training_marks_the_epoch_early_stopping_kept(first_report, synthetic_run):
-    store = run_record.connect(os.path.join(synthetic_run, report.METADATA_FILE))
+def test_training_marks_the_epoch_early_stopping_kept(first_report, completed_run):
+    store = run_record.connect(OutputDir(completed_run).metadata)
     record = run_record.RunRecord(store)
     # The first run's Trainer: the rerun's is a cached copy of the same execution's outputs.
     model_run = record.outputs(report.TRAINER)['model_run'][0]
@@ -281,14 +283,14 @@ def test_rerun_says_whose_verdict_and_push_it_shows(first_report, rerun_report):
         first_report['summary']['test_rmse'], abs=5e-5)
 
 
-def test_predictions_of_a_large_test_split_are_a_hashed_sample(synthetic_run, tmp_path,
+def test_predictions_of_a_large_test_split_are_a_hashed_sample(completed_run, tmp_path,
                                                               monkeypatch):
     # More test examples than the limit: one in `every`, spread over the whole split, whose
     # RMSE is close to TFMA's over all of them.
-    summary = read_summary(synthetic_run)
+    summary = read_summary(completed_run)
     test_examples = summary['data']['split_counts']['test']
     monkeypatch.setattr(report, 'PREDICTION_SAMPLE_LIMIT', test_examples // 4 + 1)
-    built = snapshot(synthetic_run, str(tmp_path / 'report'), reuse=False)
+    built = snapshot(completed_run, str(tmp_path / 'report'), reuse=False)
     caption = text(section(built['page'], 'evaluation'))
     sampled = int(re.search(r'([\d,]+) test examples, one in 4 by a hash of the example',
                             caption).group(1).replace(',', ''))
@@ -297,15 +299,15 @@ def test_predictions_of_a_large_test_split_are_a_hashed_sample(synthetic_run, tm
     assert shown == pytest.approx(summary['test_rmse'], abs=0.1)
     # Leave the run's report as the runner wrote it, for the tests that reuse its parts.
     monkeypatch.undo()
-    report.build_report(synthetic_run)
+    report.build_report(completed_run)
 
 
 # A report of the same artifacts again: parts are reused, not recomputed.
 
 def test_parts_of_unchanged_artifacts_are_reused_and_equal_a_rebuilt_page(rerun_report,
-                                                                          synthetic_run):
+                                                                          completed_run):
     # The runner has already written the report of the rerun: every part is up to date.
-    reused = report.build_report(synthetic_run)
+    reused = report.build_report(completed_run)
     with open(reused.path, encoding='utf-8') as f:
         reused_page = f.read()
     for part in ('Data: Ratings', 'Data: Long tail', 'Training',
@@ -314,7 +316,7 @@ def test_parts_of_unchanged_artifacts_are_reused_and_equal_a_rebuilt_page(rerun_
     assert 'Taken from the previous report' in text(re.search(
         r'<footer>.*</footer>', reused_page, re.S).group(0))
 
-    rebuilt = report.build_report(synthetic_run, reuse=False)
+    rebuilt = report.build_report(completed_run, reuse=False)
     with open(rebuilt.path, encoding='utf-8') as f:
         rebuilt_page = f.read()
     assert rebuilt.reused == [] and rebuilt.problems == []
@@ -326,12 +328,12 @@ def test_parts_of_unchanged_artifacts_are_reused_and_equal_a_rebuilt_page(rerun_
         assert os.path.isfile(os.path.join(os.path.dirname(rebuilt.path), name)), name
 
 
-def test_a_figure_changed_since_the_last_report_is_drawn_again(rerun_report, synthetic_run):
-    report.build_report(synthetic_run)
-    figure = os.path.join(synthetic_run, report.REPORT_DIR, 'training.png')
+def test_a_figure_changed_since_the_last_report_is_drawn_again(rerun_report, completed_run):
+    report.build_report(completed_run)
+    figure = os.path.join(completed_run, report.REPORT_DIR, 'training.png')
     with open(figure, 'wb') as f:
         f.write(PNG_SIGNATURE)  # a truncated file, as a crash or an editor could leave
-    result = report.build_report(synthetic_run)
+    result = report.build_report(completed_run)
     assert 'Training' not in result.reused
     assert 'Data: Ratings' in result.reused
     with open(figure, 'rb') as f:
@@ -368,7 +370,7 @@ def test_stopped_run_says_why_each_later_part_is_missing(anomalous_report):
 def test_summary_left_by_an_earlier_run_is_not_reported_as_this_one(anomalous_run, tmp_path):
     # The runner writes run_summary.json only for a complete run; the one in the dir then
     # belongs to an earlier run.
-    summary_path = os.path.join(anomalous_run, run_summary.SUMMARY_FILE)
+    summary_path = OutputDir(anomalous_run).summary
     with open(summary_path, 'w') as f:
         json.dump({'test_rmse': 0.1234, 'eval_rmse': 0.1234, 'blessed': True,
                    'pushed_model_dir': '/elsewhere/1', 'components': {},

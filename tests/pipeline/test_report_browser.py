@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import report
+from reporting import report
 
 CHROMIUM = '/usr/bin/chromium'
 WINDOW = (1280, 2000)
@@ -66,8 +66,8 @@ def image_status(page_path, tmp_path):
 
 
 @pytest.fixture(scope='module')
-def report_page(synthetic_run) -> str:
-    return report.write_report(synthetic_run)
+def report_page(completed_run) -> str:
+    return report.write_report(completed_run)
 
 
 def test_page_renders_at_1280_px_without_console_errors(report_page, tmp_path):

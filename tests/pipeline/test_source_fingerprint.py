@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-from pipeline import configs, pipeline, source_fingerprint
+from pipeline import source_fingerprint
+from tests.pipeline import wiring
 
 
 @pytest.fixture
@@ -51,10 +52,7 @@ def test_bytecode_and_other_files_do_not_count(models_copy):
 
 
 def test_transform_and_trainer_carry_them(tmp_path):
-    built = pipeline.create_pipeline(
-        pipeline_root=str(tmp_path / 'root'), data_path='gs://bucket/ml-100k',
-        serving_model_dir=str(tmp_path / 'serving'),
-        hyperparameters=configs.HYBRID_HYPERPARAMETERS)
+    built = wiring.build()
     properties = {component.id: component.exec_properties for component in built.components}
     custom_config = {name: json.loads(properties[name]['custom_config'])
                      for name in ('Transform', 'Trainer')}

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
-from pipeline import metrics
+from components import rmse_metric as metrics
 
 LABELS = np.array([1.0, 5.0, 3.0, 4.0, 2.0])
 PREDICTIONS = np.array([1.5, 4.0, 3.0, 2.5, 2.0])

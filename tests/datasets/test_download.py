@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from components.movielens import BadInputError
-from components.movielens.download import VARIANTS, fetch_grouplens
+from components.movielens.errors import BadInputError
+from datasets.download import VARIANTS, fetch_grouplens
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def test_offline_error_names_the_data_dir_option(tmp_path):
     cache = tmp_path / 'cache'
     with pytest.raises(BadInputError) as raised:
-        fetch_grouplens(str(cache), url='http://127.0.0.1:9/ml-100k.zip', timeout=5)
+        fetch_grouplens(str(cache), url='http://127.0.0.1:9/ml-100k.zip')
     text = str(raised.value)
     assert text.startswith('could not download http://127.0.0.1:9/ml-100k.zip (')
     assert 'pass it, or its unzipped folder, with --data-dir' in text

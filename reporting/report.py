@@ -35,14 +35,17 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.utils import path_utils
 
+from components import rmse_metric as metrics
 from components.anomaly_gate import ANOMALIES_FILE, describe_anomalies
-from components.movielens import SKIPPED_ROWS_PROPERTY
+from components.movielens.contract import SKIPPED_ROWS_PROPERTY
 from models import features
+from models.artifacts import HISTORY_FILE
 from models.ranking import signatures
-from models.ranking.trainer import HISTORY_FILE
-from pipeline import configs, metrics, run_record, run_summary, source_fingerprint
-from pipeline.run_record import (EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR, PUSHER,
-                                 STATISTICS_GEN, TRAINER, custom_property)
+from pipeline import configs, source_fingerprint
+from runs import record as run_record
+from runs import summary as run_summary
+from runs.record import (EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR, PUSHER, STATISTICS_GEN,
+                         TRAINER, NoRunError, latest_run)
 
 REPORT_DIR = 'report'
 INDEX_FILE = 'index.html'
@@ -72,8 +75,13 @@ _STATES = {run_record.Execution.COMPLETE: 'done', run_record.Execution.CACHED: '
            run_record.Execution.RUNNING: 'running', run_record.Execution.NEW: 'running'}
 
 
-class NoRunError(FileNotFoundError):
-    """The output dir holds no pipeline run to report on."""
+def custom_property(artifact_or_execution, name):
+    """A custom property of a TFX artifact or an MLMD execution, or None."""
+    if hasattr(artifact_or_execution, 'get_custom_property'):
+        if not artifact_or_execution.has_custom_property(name):
+            return None
+        return artifact_or_execution.get_custom_property(name)
+    return run_record.custom_property(artifact_or_execution, name)
 
 
 class Missing(Exception):
@@ -98,7 +106,7 @@ def write_report(output_dir: str, failure_message: Optional[str] = None) -> str:
 
 
 def build_report(output_dir: str, failure_message: Optional[str] = None,
-                 reuse: bool = True) -> Report:
+                 reuse: bool = True, run_summary: Optional[Dict[str, Any]] = None) -> Report:
     """write_report, returning also the parts that could not be built and those reused.
 
     With `reuse` off, every part is built again even if its artifacts are unchanged.
@@ -283,7 +291,7 @@ class RunView:
         (the runner computed them from the same records); a comparison of contents rather
         than of file and MLMD clocks, which are milliseconds apart.
         """
-        path = os.path.join(self.output_dir, run_summary.SUMMARY_FILE)
+        path = os.path.join(self.output_dir, 'run_summary.json')
         components = _component_timings(self.executions)
         unreadable = ''
         if self.executions and os.path.exists(path):
@@ -293,7 +301,7 @@ class RunView:
             except ValueError as error:
                 summary, unreadable = {}, f'; {path} is not JSON: {error}'
             if summary.get('components') == components:
-                return summary, run_summary.SUMMARY_FILE
+                return summary, 'run_summary.json'
         last_update_ms = max((e.last_update_time_since_epoch
                               for e in self.executions.values()), default=0)
         source, data_path = None, None
@@ -327,24 +335,6 @@ def _component_timings(executions) -> Dict[str, Dict[str, Any]]:
             for node_id, e in executions.items()}
 
 
-def latest_run(store) -> Tuple[Optional[str], int]:
-    """(name, id of the execution before it) of the newest run recorded in MLMD.
-
-    TFX puts every execution of a run, cached ones included, in that run's pipeline_run
-    context. Without such contexts, the whole history is read and the latest execution of
-    each component wins.
-    """
-    runs = store.get_contexts_by_type('pipeline_run')
-    if not runs:
-        return None, 0
-    newest = max(runs, key=lambda context: context.id)
-    execution_ids = [e.id for e in store.get_executions_by_context(newest.id)]
-    if not execution_ids:
-        # A run that stopped before its first execution: nothing of it to show.
-        return newest.name, run_record.last_execution_id(store)
-    return newest.name, min(execution_ids) - 1
-
-
 def _custom_config(execution) -> Dict[str, Any]:
     """An execution's custom_config exec property, which TFX stores as JSON."""
     config = json.loads(custom_property(execution, 'custom_config') or 'null') or {}
@@ -355,7 +345,7 @@ def _custom_config(execution) -> Dict[str, Any]:
 
 
 def _split_names(artifact) -> List[str]:
-    return json.loads(artifact.properties['split_names'].string_value)
+    return json.loads(artifact.split_names)
 
 
 def _feature(statistics, name):
@@ -529,7 +519,7 @@ class _Page:
             if required:
                 raise
             return None
-        return artifact.id, artifact.create_time_since_epoch
+        return artifact.id, artifact.mlmd_artifact.create_time_since_epoch
 
     def _training_inputs(self):
         return (self._artifact(TRAINER, 'model_run'),
@@ -745,7 +735,7 @@ class _Page:
         if missing_files:
             raise Missing(f'ExampleValidator wrote no {ANOMALIES_FILE} for split(s) '
                           f'{", ".join(missing_files)} in {artifact.uri}.')
-        lines = describe_anomalies(artifact.uri, splits)
+        lines = describe_anomalies(artifact, splits)
         if not lines:
             return (f'<p id="anomalies"><span class="badge good">none</span> Every split '
                     f'({", ".join(splits)}) matches the curated schema '

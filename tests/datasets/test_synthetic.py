@@ -4,7 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from components.movielens import grouplens, synthetic
+from components.movielens import grouplens
+from datasets import synthetic
 
 NUM_RATINGS = 100_000
 

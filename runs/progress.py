@@ -9,10 +9,7 @@ import threading
 
 from ml_metadata import errors
 
-from pipeline import run_record
-
-_DONE_STATES = {run_record.Execution.COMPLETE: 'done', run_record.Execution.CACHED: 'cached',
-                run_record.Execution.FAILED: 'FAILED', run_record.Execution.CANCELED: 'canceled'}
+from runs import record
 
 
 class ComponentProgress:
@@ -30,7 +27,7 @@ class ComponentProgress:
     def __enter__(self):
         since = 0
         if os.path.exists(self._metadata_path):
-            since = run_record.last_execution_id(run_record.connect(self._metadata_path))
+            since = record.last_execution_id(record.connect(self._metadata_path))
         self._since = since
         self._thread.start()
         return self
@@ -48,16 +45,15 @@ class ComponentProgress:
         if self.record is None:
             if not os.path.exists(self._metadata_path):
                 return
-            self.record = run_record.RunRecord(run_record.connect(self._metadata_path),
-                                               self._since)
+            self.record = record.RunRecord(record.connect(self._metadata_path), self._since)
         try:
             executions = self.record.executions()
         except errors.StatusError:
             return  # the runner holds a write lock; read on the next tick
         for node_id, execution in executions.items():
-            state = _DONE_STATES.get(execution.last_known_state, 'running')
+            state = record.state(execution)
             if self._printed.get(node_id) == state:
                 continue
             self._printed[node_id] = state
-            timing = '' if state == 'running' else f'{run_record.seconds(execution):7.1f} s'
+            timing = '' if state == record.RUNNING else f'{record.seconds(execution):7.1f} s'
             print(f'  {node_id:<32} {state:<8} {timing}', file=self._stream, flush=True)

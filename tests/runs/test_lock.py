@@ -1,6 +1,6 @@
 """Two runs into one output dir: the second refuses at once, and a dead run holds nothing.
 
-Another process holds <output-dir>/.lock through local_runner.exclusive_run, as a run
+Another process holds <output-dir>/.lock through runs.lock.exclusive_run, as a run
 does for its whole length. (tests/pipeline/test_reliability_history.py also starts a
 second run while a real one is training.)
 """
@@ -13,12 +13,15 @@ import time
 import pytest
 
 import local_runner
+from runs import local, lock
+from runs.output_dir import OutputDir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOLD_THE_LOCK = '''
 import sys
-import local_runner
-with local_runner.exclusive_run(sys.argv[1]):
+from runs import lock
+from runs.output_dir import OutputDir
+with lock.exclusive_run(OutputDir(sys.argv[1]).lock):
     print('holding', flush=True)
     sys.stdin.read()  # until the test closes stdin, or kills this process
 '''
@@ -61,10 +64,10 @@ def test_a_second_run_refuses_at_once_naming_the_lock_and_the_holder(holder, out
                               '--output-dir', output_dir])
     seconds = time.monotonic() - started
 
-    assert code == local_runner.EXIT_BUSY
+    assert code == local.EXIT_BUSY
     assert seconds < 5
     err = capsys.readouterr().err
-    lock_path = os.path.join(output_dir, local_runner.LOCK_FILE)
+    lock_path = OutputDir(output_dir).lock
     assert err.startswith(f'error: {output_dir} is in use by another run: {lock_path} is held '
                           f'by process {holder.pid} on ')
     assert 'pass another --output-dir' in err
@@ -79,14 +82,14 @@ def test_a_killed_run_leaves_no_stale_lock(holder, output_dir, capsys):
     # A data dir that does not exist: the run gets past the lock, then stops at once.
     code = local_runner.main(['--data-dir', os.path.join(output_dir, 'nowhere'),
                               '--output-dir', output_dir])
-    assert code == local_runner.EXIT_FAILED
+    assert code == local.EXIT_FAILED
     assert 'The run did not start: --data-dir' in capsys.readouterr().err
 
 
 def test_the_lock_is_released_when_a_run_ends(output_dir):
-    with local_runner.exclusive_run(output_dir):
-        with pytest.raises(local_runner.OutputDirBusy, match=f'process {os.getpid()} on '):
-            with local_runner.exclusive_run(output_dir):
+    with lock.exclusive_run(OutputDir(output_dir).lock):
+        with pytest.raises(lock.OutputDirBusy, match=f'process {os.getpid()} on '):
+            with lock.exclusive_run(OutputDir(output_dir).lock):
                 pass
-    with local_runner.exclusive_run(output_dir):
+    with lock.exclusive_run(OutputDir(output_dir).lock):
         pass

@@ -8,8 +8,8 @@ from pipeline import configs, flags
 
 def settings(*argv):
     parser = argparse.ArgumentParser()
-    flags.add_training_flags(parser, sources=('grouplens', 'tfds'))
-    return flags.training_settings(parser.parse_args(list(argv)))
+    flags.add_training_flags(parser, sources=flags.LOCAL_SOURCES)
+    return flags.pipeline_arguments(flags.checked(parser, parser.parse_args(list(argv))))
 
 
 def test_defaults_are_the_hybrid_models_settings():
@@ -31,3 +31,24 @@ def test_epochs_below_one_is_refused(epochs, capsys):
     with pytest.raises(SystemExit):
         settings('--epochs', epochs)
     assert f"--epochs: {epochs!r} is not a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_synthetic_data_is_read_as_grouplens_files():
+    assert settings('--source', 'synthetic')['source'] == 'grouplens'
+
+
+def test_a_tfds_name_this_pipeline_does_not_read_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        settings('--source', 'tfds', '--tfds-name', 'movielens/latest-small-ratings')
+    assert "'movielens/latest-small-ratings' is not one of" in capsys.readouterr().err
+
+
+def test_a_tfds_name_may_carry_a_version():
+    assert settings('--tfds-name', 'movielens/1m-ratings:0.1.1')['tfds_name'] == (
+        'movielens/1m-ratings:0.1.1')
+
+
+def test_a_predefined_split_needs_the_grouplens_files(capsys):
+    with pytest.raises(SystemExit):
+        settings('--source', 'tfds', '--predefined-split', 'u1')
+    assert '--predefined-split needs the GroupLens files' in capsys.readouterr().err

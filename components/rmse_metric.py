@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_util
 
-# The key Keras's metric had, which the gate, run_summary.py and the report read.
+# The key Keras's metric had, which the gate and runs/results.py read.
 RMSE_NAME = 'root_mean_squared_error'
 # TFMA's MeanAbsoluteError and ExampleCount keys, which this metric reports in their stead.
 MAE_NAME = 'mean_absolute_error'

@@ -1,0 +1,199 @@
+"""One local run of the pipeline, start to finish: data, LocalDagRunner, summary, report.
+
+local_runner.py parses the command line and calls run(); everything a run writes goes under
+its output dir (runs/output_dir.py).
+"""
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import pathlib
+import sys
+import time
+import traceback
+import warnings
+from typing import Dict, Optional
+
+from components.movielens import contract
+from components.movielens.errors import BadInputError
+from pipeline import configs, flags
+from runs import lock, logs
+from runs.output_dir import OutputDir
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+# sysexits' EX_TEMPFAIL: nothing is wrong, try again later.
+EXIT_BUSY = 75
+
+# Beam workers install the project from it. Naming it also stops TFX from packaging its own
+# sources for Beam before every component, which costs a second each time.
+SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          'setup.py')
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """What the ExampleGen will read, and where it came from."""
+    source: str  # as the user named it: grouplens, tfds or synthetic
+    path: str
+
+
+def resolve_data(args: argparse.Namespace, output_dir: OutputDir) -> Data:
+    """The data the ExampleGen reads: a given path, synthetic files, or the download cache."""
+    if args.source == flags.SYNTHETIC:
+        from datasets import synthetic
+        directory = output_dir.synthetic_data(
+            f'{args.synthetic_ratings}-ratings-seed{args.seed}')
+        synthetic.write_grouplens(directory, args.synthetic_ratings, seed=args.seed)
+        return Data(args.source, directory)
+    if args.data_dir:
+        from components import filesystem
+        # A URI (gs://...) is read through tf.io.gfile; only local paths are made absolute.
+        path = args.data_dir if filesystem.is_uri(args.data_dir) else os.path.abspath(
+            args.data_dir)
+        return Data(args.source, path)
+    if args.source == contract.TFDS:
+        raise BadInputError(f'--source tfds needs --data-dir, the TFDS data dir holding '
+                            f'{args.tfds_name} (this pipeline never downloads TFDS data at '
+                            'run time).')
+    from datasets import download
+    return Data(args.source, download.fetch_grouplens(output_dir.downloads))
+
+
+def import_run_modules():
+    """Imports what a run needs, with the cycle collector off: most of a run's fixed cost.
+
+    The imports allocate millions of long-lived objects and almost no garbage: the
+    collections their allocations trigger free a few hundred objects and cost seconds.
+    """
+    # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
+    warnings.filterwarnings('ignore', category=FutureWarning)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        from tfx.orchestration.local import local_dag_runner  # noqa: F401
+        from pipeline import pipeline  # noqa: F401
+        from reporting import report  # noqa: F401
+        from runs import summary  # noqa: F401
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def run(args: argparse.Namespace, own_process: bool = False) -> int:
+    """Runs the pipeline as the parsed command line says; returns the exit code.
+
+    own_process: this process exists for this run alone (the command line), not for
+    several (the tests).
+    """
+    output_dir = OutputDir(os.path.abspath(args.output_dir))
+    os.makedirs(output_dir.path, exist_ok=True)
+    try:
+        with lock.exclusive_run(output_dir.lock):
+            return _run(args, output_dir, own_process)
+    except lock.OutputDirBusy as busy:
+        print(f'error: {busy}', file=sys.stderr)
+        return EXIT_BUSY
+
+
+def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> int:
+    import_run_modules()
+    if own_process:
+        # What the imports built lives until the exit: frozen, the collector no longer
+        # scans it in each full collection of the run. (Not in a process that runs again:
+        # it would keep the garbage of the runs before for good.)
+        gc.freeze()
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from components.baseline_resolver import LatestBlessedOtherModelStrategy
+    from pipeline import pipeline as pipeline_module
+    from runs import record, summary
+    from runs.progress import ComponentProgress
+
+    started = time.monotonic()
+    try:
+        data = resolve_data(args, output_dir)
+        # MovieLensExampleGen checks local data already here, before anything runs.
+        pipeline = pipeline_module.create_pipeline(
+            pipeline_root=output_dir.pipeline_root,
+            data_path=data.path,
+            serving_model_dir=output_dir.serving_model,
+            schema_file=configs.SCHEMA_FILE,
+            # An unchanged rerun then meets the same baseline and is served from the cache.
+            baseline_strategy=LatestBlessedOtherModelStrategy,
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(
+                output_dir.metadata),
+            beam_pipeline_args=[*configs.BEAM_PIPELINE_ARGS, f'--setup_file={SETUP_FILE}',
+                                *args.beam_args],
+            enable_cache=not args.no_cache,
+            **flags.pipeline_arguments(args))
+    except BadInputError as error:
+        print(f'The run did not start: {error}', file=sys.stderr)
+        return EXIT_FAILED
+
+    print(f'Running {configs.PIPELINE_NAME} on {data.path} -> {output_dir.path}', flush=True)
+    failure = None
+    with logs.quiet(args.verbose), ComponentProgress(output_dir.metadata) as progress:
+        try:
+            LocalDagRunner().run(pipeline)
+        except Exception as error:  # noqa: BLE001 -- reported below, with a non-zero exit
+            failure = error
+    if failure is not None:
+        if not isinstance(failure, logs.DATA_ERRORS):
+            # Not the data: a bug or a broken environment, whose traceback is the clue.
+            traceback.print_exception(failure)
+        failed = progress.record.failed() if progress.record else []
+        where = f' in {", ".join(failed)}' if failed else ''
+        print(f'\nThe run failed{where}: {failure}', file=sys.stderr)
+        if record.PUSHER not in failed:
+            print('No model was pushed; the served versions are unchanged.', file=sys.stderr)
+        write_report(output_dir, failure_message=str(failure))
+        return EXIT_FAILED
+
+    run_summary = summary.build(progress.record, configs.PIPELINE_NAME, data.source, data.path,
+                                time.monotonic() - started)
+    summary.write(run_summary, output_dir.summary)
+    print(json.dumps(run_summary, indent=2))
+    print(f'Summary written to {output_dir.summary}')
+    print_verdict(run_summary)
+    write_report(output_dir, run_summary=run_summary)
+    return EXIT_OK
+
+
+def print_verdict(run_summary: Dict) -> None:
+    """The run's last lines: skipped rows, the gate's reason, and what was pushed."""
+    from runs import record
+
+    components = run_summary['components']
+    if run_summary['data']['skipped_rows']:
+        print(f"Skipped {run_summary['data']['skipped_rows']} bad rating rows "
+              '(--skip-bad-rows).')
+    if run_summary['gate']:
+        earlier = (" (an earlier run's verdict on the same model and data)"
+                   if components.get(record.EVALUATOR, {}).get('cached') else '')
+        print(f"Model gate: {run_summary['gate']['reason']}{earlier}.")
+    if run_summary['pushed_model_dir']:
+        if components.get(record.PUSHER, {}).get('cached'):
+            print(f"Nothing new to push: {run_summary['pushed_model_dir']} was pushed by an "
+                  'earlier run from the same model.')
+        else:
+            print(f"Pushed to {run_summary['pushed_model_dir']}")
+
+
+def write_report(output_dir: OutputDir, run_summary: Optional[Dict] = None,
+                 failure_message: Optional[str] = None) -> None:
+    """<output-dir>/report/index.html; see reporting/."""
+    from reporting import report
+    from runs.record import NoRunError
+    try:
+        result = report.build_report(output_dir.path, failure_message=failure_message,
+                                     run_summary=run_summary)
+    except NoRunError:
+        return  # nothing was recorded in MLMD: nothing to report
+    reused = f', {len(result.reused)} parts reused' if result.reused else ''
+    print(f'Report: {pathlib.Path(result.path).as_uri()} ({result.seconds:.1f} s{reused})')
+    for problem in result.problems:
+        print(f'warning: part of the report could not be built: {problem}', file=sys.stderr)
+
