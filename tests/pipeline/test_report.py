@@ -18,7 +18,7 @@ from runs.output_dir import OutputDir
 import report as report_cli
 from datasets import synthetic
 from models import features
-from models.ranking.trainer import HISTORY_FILE
+from models.artifacts import HISTORY_FILE
 from reporting import report
 from runs import record as run_record
 from tests.conftest import SYNTHETIC_RUN_FLAGS
