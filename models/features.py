@@ -18,18 +18,27 @@ USER_ZIP_CODE = 'user_zip_code'
 USER_RATING = 'user_rating'
 TIMESTAMP = 'timestamp'
 
+MOVIE_TAGS = 'movie_tags'  # the tags users applied most often to the movie, lowercased
+# At most this many: a movie's top tags describe it; its long tail of one-off tags is noise.
+MOVIE_TAGS_LIMIT = 5
+
 LABEL = USER_RATING
 
-# tf.Example value kind of each raw feature. MOVIE_GENRES is the only multi-valued one;
-# RAW_USER_AGE is absent from the 1M format, which only records the age bucket.
+# What every release gives each rating.
+RATING_FEATURES = (USER_ID, MOVIE_ID, MOVIE_TITLE, MOVIE_GENRES, USER_RATING, TIMESTAMP)
+# What only the releases with a users file (100K, 1M) add; the others have no user features
+# at all. RAW_USER_AGE is in 100K alone: 1M records only the age bucket.
+USER_FEATURES = (USER_GENDER, BUCKETIZED_USER_AGE, RAW_USER_AGE, USER_OCCUPATION_TEXT,
+                 USER_ZIP_CODE)
+# MOVIE_TAGS is in the releases with a tags file (10M and the CSV family), on the movies
+# that have tags.
+
+# tf.Example value kind of each raw feature. MOVIE_GENRES and MOVIE_TAGS are multi-valued.
 STRING_FEATURES = (USER_ID, MOVIE_ID, MOVIE_TITLE, USER_GENDER,
                    USER_OCCUPATION_TEXT, USER_ZIP_CODE)
-STRING_LIST_FEATURES = (MOVIE_GENRES,)
+STRING_LIST_FEATURES = (MOVIE_GENRES, MOVIE_TAGS)
 INT_FEATURES = (BUCKETIZED_USER_AGE, RAW_USER_AGE, TIMESTAMP)
 FLOAT_FEATURES = (USER_RATING,)
-OPTIONAL_FEATURES = (RAW_USER_AGE,)
-ALL_FEATURES = (STRING_FEATURES + STRING_LIST_FEATURES + INT_FEATURES +
-                FLOAT_FEATURES)
 
 MIN_RATING = 1.0
 MAX_RATING = 5.0
@@ -38,11 +47,17 @@ MAX_RATING = 5.0
 # files give the raw age, which is bucketed onto these lower bounds as TFDS does.
 AGE_BUCKETS = (1, 18, 25, 35, 45, 50, 56)
 
-# Genre names in the GroupLens order (u.genre); the 1M format spells them the same way
-# except "Children's", which is normalised to "Children".
+# Genre names in the GroupLens order (u.genre): the 100K files flag them in this order. The
+# other releases name them; 1M spells "Children's", normalised to "Children". A movie without
+# a genre has 'unknown', as in 100K: the later releases' "(no genres listed)" becomes it too,
+# so that every movie of every release has at least one genre.
 GENRES = ('unknown', 'Action', 'Adventure', 'Animation', 'Children', 'Comedy',
           'Crime', 'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror',
           'Musical', 'Mystery', 'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western')
+UNKNOWN_GENRE = GENRES[0]
+# The genres that the releases after 1M add (10M and the CSV family).
+LATER_GENRES = ('IMAX',)
+ALL_GENRES = GENRES + LATER_GENRES
 
 # The three output splits of the ExampleGen.
 TRAIN_SPLIT = 'train'
