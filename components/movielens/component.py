@@ -12,16 +12,19 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components import filesystem
-from components.movielens import executor
+from components.movielens import contract, executor
 from models import features
 
 
 class MovieLensExampleGen(component.FileBasedExampleGen):
-    """Reads MovieLens ratings, joined with movies and users, into train/eval/test examples.
+    """Reads MovieLens ratings, joined with movies, users and tags where the release has
+    them, into train/eval/test examples.
 
-    Output: `examples`, a standard Examples artifact with the splits of features.SPLITS
-    and the int custom property `skipped_rows` (bad rating rows dropped; 0 unless
-    skip_bad_rows).
+    Output: `examples`, a standard Examples artifact with the splits of features.SPLITS and
+    the custom properties named in contract.py: `skipped_rows` (bad rating rows dropped; 0
+    unless skip_bad_rows), `format` (the release's format, detected from its files), `split`
+    (hash, time or predefined) and, for the time split, the first timestamps of eval and
+    test.
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
@@ -32,24 +35,29 @@ class MovieLensExampleGen(component.FileBasedExampleGen):
                  split_buckets: Sequence[int],
                  tfds_name: Optional[str] = None,
                  predefined_split: Optional[str] = None,
-                 skip_bad_rows: bool = False):
+                 skip_bad_rows: bool = False,
+                 split: str = contract.SPLIT_HASH):
         """Args:
-          data_path: a GroupLens folder or .zip (100K or 1M format), or for source 'tfds'
-            the TFDS data_dir in which tfds_name is prepared. A local path is checked now;
-            a URI (gs://...) only when the executor runs, so that the pipeline compiles
-            where the bucket cannot be read.
+          data_path: a GroupLens release's folder or .zip (100K, 1M, 10M or CSV format), or
+            for source 'tfds' the TFDS data_dir in which tfds_name is prepared. A local path
+            is checked now; a URI (gs://...) only when the executor runs, so that the
+            pipeline compiles where the bucket cannot be read.
           source: contract.GROUPLENS or contract.TFDS.
           split_buckets: relative sizes of the train, eval and test splits.
           tfds_name: with source TFDS, one of contract.TFDS_NAMES.
-          predefined_split: GroupLens' 'u1'..'u5', 'ua' or 'ub': uN.test is the test split,
-            and uN.base is split into train and eval by hash.
+          predefined_split: one of contract.PREDEFINED_SPLITS: ML-100K's 'u1'..'u5', 'ua',
+            'ub' (files uN.base, uN.test) or ML-10M's 'r1'..'r5', 'ra', 'rb' (rN.train,
+            rN.test). The test file is the test split, and the other is split into train
+            and eval by hash.
           skip_bad_rows: drop and count bad rating rows instead of failing.
+          split: contract.SPLIT_HASH (by a hash of user and movie) or SPLIT_TIME (at global
+            timestamp quantiles, so that test is the future).
         """
         if not filesystem.is_uri(data_path):
             # The executor may run in another working directory.
             data_path = os.path.abspath(data_path)
         settings = executor.Settings(data_path=data_path, source=source, tfds_name=tfds_name,
-                                     predefined_split=predefined_split,
+                                     predefined_split=predefined_split, split=split,
                                      skip_bad_rows=skip_bad_rows)
         output_config = _output_config(split_buckets)
         input_base, pattern = executor.input_location(settings)

@@ -3,18 +3,21 @@
 It overrides GenerateExamplesByBeam rather than GetInputSourceToExamplePTransform: the base
 class would read the input once per split, and split by a hash of the serialised example.
 Here the ratings are read and parsed once, joined with their movie and user, and split by a
-hash of the (user id, movie id) pair. It also overrides Do, to write the examples as they
-are made rather than through the base class's shuffle (see Executor.Do).
+hash of the (user id, movie id) pair, or by time. It also overrides Do, to write the
+examples as they are made rather than through the base class's shuffle (see Executor.Do),
+and to record the release's format and the kind of split on the Examples artifact.
 """
 import collections
 import dataclasses
+import datetime
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from absl import logging
 import apache_beam as beam
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.runners.runner import PipelineResult
+from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 from google.protobuf import any_pb2
 from google.protobuf import json_format
 from google.protobuf import struct_pb2
@@ -28,20 +31,26 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from components import filesystem
+from components.movielens import contract
 from components.movielens import errors
 from components.movielens import grouplens
 from components.movielens import splits
 from components.movielens import tf_examples
 from components.movielens import tfds_source
-from components.movielens.contract import (GROUPLENS, PREDEFINED_SPLITS, SKIPPED_ROWS_PROPERTY,
-                                          TFDS, TFDS_NAMES)
+from components.movielens.contract import GROUPLENS, PREDEFINED_SPLITS, TFDS, TFDS_FORMATS
 from components.movielens.errors import BadInputError
+from components.movielens.rows import Rating
 from models import features
 
 _METRICS_NAMESPACE = 'MovieLensExampleGen'
 _SKIPPED_ROWS = 'skipped_rows'
 _SKIP_REASONS = 'skip_reasons'
 _EXAMPLES_PREFIX = 'examples_'
+_SPLIT_START_PREFIX = 'start_of_'  # gauges: the first timestamp of a split, time split only
+# The time split's cut points are within this fraction of the ratings of the exact
+# quantiles (Beam's ApproximateQuantiles): ±2,500 ratings of 25M. Its memory grows with
+# 1 / epsilon, not with the data.
+_QUANTILE_EPSILON = 1e-4
 # Each shard reports its first few skip reasons, and the log shows the first few of those:
 # enough to see what is wrong without flooding the log or the metrics.
 _REASONS_PER_SHARD = 5
@@ -52,7 +61,7 @@ _ALL_ROWS = 'all'
 _BASE_ROWS = 'base'
 _TEST_ROWS = 'test'
 
-Splitter = Callable[[str, str], str]
+Splitter = Callable[[Rating], str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +74,7 @@ class Settings:
     source: str
     tfds_name: Optional[str] = None  # with source TFDS
     predefined_split: Optional[str] = None
+    split: str = contract.SPLIT_HASH  # or SPLIT_TIME; with a predefined split, how eval is made
     skip_bad_rows: bool = False
 
     def __post_init__(self):
@@ -73,15 +83,26 @@ class Settings:
         if self.source not in (GROUPLENS, TFDS):
             raise ValueError(f'source {self.source!r} is not {GROUPLENS!r} or {TFDS!r}')
         if self.source == TFDS:
-            if (self.tfds_name or '').partition(':')[0] not in TFDS_NAMES:
+            if (self.tfds_name or '').partition(':')[0] not in TFDS_FORMATS:
                 raise ValueError(f'tfds_name {self.tfds_name!r} is not one of '
-                                 f'{", ".join(TFDS_NAMES)}')
+                                 f'{", ".join(TFDS_FORMATS)}')
             if self.predefined_split:
                 raise ValueError('a predefined split needs the GroupLens files (uN.base, '
                                  'uN.test); the TFDS source has none')
         if self.predefined_split and self.predefined_split not in PREDEFINED_SPLITS:
             raise ValueError(f'predefined split {self.predefined_split!r} is not one of '
                              f'{", ".join(PREDEFINED_SPLITS)}')
+        if self.split not in (contract.SPLIT_HASH, contract.SPLIT_TIME):
+            raise ValueError(f'split {self.split!r} is not {contract.SPLIT_HASH!r} or '
+                             f'{contract.SPLIT_TIME!r}')
+        if self.predefined_split and self.split == contract.SPLIT_TIME:
+            raise ValueError('a predefined split fixes the test split; it cannot also be '
+                             'split by time')
+
+    @property
+    def split_kind(self) -> str:
+        """The kind of split the examples get: one of contract.SPLIT_KINDS."""
+        return contract.SPLIT_PREDEFINED if self.predefined_split else self.split
 
     def to_custom_config(self) -> example_gen_pb2.CustomConfig:
         struct = struct_pb2.Struct()
@@ -115,116 +136,229 @@ def input_location(settings: Settings) -> Tuple[str, str]:
     return layout.input_base, layout.input_pattern
 
 
-def _splitters(output_config: example_gen_pb2.Output,
-               predefined_split: Optional[str]) -> Dict[str, Splitter]:
-    """How each kind of rows is split, from the output config's split names and buckets."""
+def _split_buckets(output_config: example_gen_pb2.Output) -> List[int]:
+    """The output config's bucket of each split, in the order of features.SPLITS."""
     names = tuple(split.name for split in output_config.split_config.splits)
-    buckets = [split.hash_buckets for split in output_config.split_config.splits]
     if names != features.SPLITS:
         raise ValueError(f'the output splits are {list(names)}; MovieLensExampleGen '
                          f'writes {list(features.SPLITS)}')
+    return [split.hash_buckets for split in output_config.split_config.splits]
+
+
+class _ByPair:
+    """A split by the rating's (user, movie) pair."""
+
+    def __init__(self, splitter: Callable[[str, str], str]):
+        self._splitter = splitter
+
+    def __call__(self, rating: Rating) -> str:
+        return self._splitter(rating.user_id, rating.movie_id)
+
+
+class _ByTime:
+    """A split by the rating's timestamp."""
+
+    def __init__(self, splitter: splits.TimeSplitter):
+        self._splitter = splitter
+
+    def __call__(self, rating: Rating) -> str:
+        return self._splitter(rating.timestamp)
+
+
+def _pair_splitters(buckets: List[int],
+                    predefined_split: Optional[str]) -> Dict[str, Splitter]:
+    """How each kind of rows is split by hash: all ratings, or a predefined split's files."""
     if predefined_split:
-        # The base file holds train and eval, in the ratio of their buckets.
-        return {_BASE_ROWS: splits.HashSplitter(names[:2], buckets[:2]),
-                _TEST_ROWS: splits.FixedSplit(features.TEST_SPLIT)}
-    return {_ALL_ROWS: splits.HashSplitter(names, buckets)}
+        # The train file holds train and eval, in the ratio of their buckets.
+        return {_BASE_ROWS: _ByPair(splits.HashSplitter(features.SPLITS[:2], buckets[:2])),
+                _TEST_ROWS: _ByPair(splits.FixedSplit(features.TEST_SPLIT))}
+    return {_ALL_ROWS: _ByPair(splits.HashSplitter(features.SPLITS, buckets))}
 
 
-class _ToExamples(beam.DoFn):
-    """Turns rows into serialised tf.Examples, each tagged with its split."""
-
-    def __init__(self, splitters: Mapping[str, Splitter]):
-        super().__init__()
-        self._splitters = dict(splitters)
-        self._counters = {split: Metrics.counter(_METRICS_NAMESPACE, _EXAMPLES_PREFIX + split)
-                          for split in features.SPLITS}
-
-    def _tagged_example(self, role: str, rating: grouplens.Rating, movie, user):
-        split = self._splitters[role](rating.user_id, rating.movie_id)
-        self._counters[split].inc()
-        return beam.pvalue.TaggedOutput(split, tf_examples.rating_example(
-            rating.user_id, rating.movie_id, rating.rating, rating.timestamp, movie, user))
-
-
-class _GroupLensShardToExamples(_ToExamples):
-    """Parses one shard of a GroupLens ratings file and joins it with movies and users."""
+class _GroupLensRows:
+    """The good rating rows of shards of a GroupLens release, joined with their movie and
+    user; bad rows fail the run, or are skipped (and counted, if count_skipped)."""
 
     def __init__(self, layout: grouplens.Layout, movies: Dict[str, grouplens.Movie],
-                 users: Dict[str, grouplens.User], splitters: Mapping[str, Splitter],
-                 skip_bad_rows: bool):
-        super().__init__(splitters)
-        self._separator = layout.separator
+                 users: Optional[Dict[str, grouplens.User]], skip_bad_rows: bool,
+                 count_skipped: bool):
+        self._format = layout.format
         self._movie_file = layout.movies.name
-        self._user_file = layout.users.name
+        self._user_file = layout.users.name if layout.users else None
         self._movies = movies
         self._users = users
         self._skip_bad_rows = skip_bad_rows
+        self._count_skipped = count_skipped
         self._skipped = Metrics.counter(_METRICS_NAMESPACE, _SKIPPED_ROWS)
         self._reasons = Metrics.string_set(_METRICS_NAMESPACE, _SKIP_REASONS)
 
     def setup(self):
+        self._parse = grouplens.RatingLines(self._format)
         self._movie_features = {movie_id: tf_examples.movie_features(**movie._asdict())
                                 for movie_id, movie in self._movies.items()}
         self._user_features = {user_id: tf_examples.user_features(**user._asdict())
-                               for user_id, user in self._users.items()}
+                               for user_id, user in (self._users or {}).items()}
 
-    def process(self, shard: grouplens.Shard):
+    def __call__(self, shard: grouplens.Shard) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
+        """(role, rating, movie features, user features) of each good row of the shard."""
         reasons_reported = 0
         for line_number, text in grouplens.read_shard(shard):
-            rating = grouplens.parse_rating(text, self._separator)
+            rating = self._parse(shard.file, line_number, text)
+            if rating is None:
+                continue  # the header
             problem = rating if isinstance(rating, str) else self._join_problem(rating)
             if problem:
                 if not self._skip_bad_rows:
                     raise errors.bad_row(shard.file.name, line_number, problem)
-                self._skipped.inc()
-                if reasons_reported < _REASONS_PER_SHARD:
-                    self._reasons.add(f'{shard.file.name} line {line_number}: {problem}')
-                    reasons_reported += 1
+                if self._count_skipped:
+                    self._skipped.inc()
+                    if reasons_reported < _REASONS_PER_SHARD:
+                        self._reasons.add(f'{shard.file.name} line {line_number}: {problem}')
+                        reasons_reported += 1
                 continue
-            yield self._tagged_example(shard.role, rating,
-                                       self._movie_features[rating.movie_id],
-                                       self._user_features[rating.user_id])
+            yield (shard.role, rating, self._movie_features[rating.movie_id],
+                   self._user_features.get(rating.user_id, b''))
 
-    def _join_problem(self, rating: grouplens.Rating) -> Optional[str]:
+    def _join_problem(self, rating: Rating) -> Optional[str]:
         if rating.movie_id not in self._movies:
             return f'movie id {errors.quote(rating.movie_id)} is not in {self._movie_file}'
-        if rating.user_id not in self._users:
+        if self._users is not None and rating.user_id not in self._users:
             return f'user id {errors.quote(rating.user_id)} is not in {self._user_file}'
         return None
 
 
-class _TfdsReadToExamples(_ToExamples):
-    """Reads one part of a prepared TFDS MovieLens split."""
+class _TfdsRows:
+    """The rows of one part of a prepared TFDS MovieLens split."""
 
-    def __init__(self, settings: Settings, splitters: Mapping[str, Splitter]):
-        super().__init__(splitters)
+    def __init__(self, settings: Settings):
         self._data_dir = settings.data_path
         self._tfds_name = settings.tfds_name
 
-    def process(self, split: str):
+    def setup(self):
+        pass
+
+    def __call__(self, split: str) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
         for rating, movie, user in tfds_source.read_ratings(self._data_dir, self._tfds_name,
                                                             split):
-            yield self._tagged_example(_ALL_ROWS, rating,
-                                       tf_examples.movie_features(**movie._asdict()),
-                                       tf_examples.user_features(**user._asdict()))
+            yield (_ALL_ROWS, rating, tf_examples.movie_features(**movie._asdict()),
+                   tf_examples.user_features(**user._asdict()) if user else b'')
 
 
-def _plan_grouplens(settings: Settings, splitters: Mapping[str, Splitter]
-                    ) -> Tuple[List[grouplens.Shard], beam.DoFn]:
-    """Reads the small tables and plans the ratings shards, on the driver."""
+class _ToExamples(beam.DoFn):
+    """Turns work units (shards, TFDS parts) into serialised tf.Examples, each tagged with
+    its split: by the splitters of each kind of rows, or by time from the split starts."""
+
+    def __init__(self, rows, splitters: Optional[Mapping[str, Splitter]] = None):
+        super().__init__()
+        self._rows = rows
+        self._splitters = dict(splitters or {})
+        self._counters = {split: Metrics.counter(_METRICS_NAMESPACE, _EXAMPLES_PREFIX + split)
+                          for split in features.SPLITS}
+
+    def setup(self):
+        self._rows.setup()
+
+    def process(self, work, split_starts: Optional[List[int]] = None):
+        if split_starts is not None:
+            self._splitters = {_ALL_ROWS: _ByTime(splits.TimeSplitter(features.SPLITS,
+                                                                      split_starts))}
+        for role, rating, movie, user in self._rows(work):
+            split = self._splitters[role](rating)
+            self._counters[split].inc()
+            yield beam.pvalue.TaggedOutput(split, tf_examples.rating_example(
+                rating.user_id, rating.movie_id, rating.rating, rating.timestamp, movie, user))
+
+
+class _Timestamps(beam.DoFn):
+    """The timestamps of the good rows of a work unit, as one list: the time split's first
+    pass, which only measures where to cut."""
+
+    def __init__(self, rows):
+        super().__init__()
+        self._rows = rows
+
+    def setup(self):
+        self._rows.setup()
+
+    def process(self, work):
+        yield [rating.timestamp for _, rating, _, _ in self._rows(work)]
+
+
+def _split_starts(quantiles: List[int], buckets: List[int]) -> List[int]:
+    """The first timestamp of eval and of test, also reported as gauges for the artifact."""
+    starts = splits.cut_points(quantiles, buckets) if quantiles else [0] * (len(buckets) - 1)
+    for split, start in zip(features.SPLITS[1:], starts):
+        Metrics.gauge(_METRICS_NAMESPACE, _SPLIT_START_PREFIX + split).set(start)
+    return starts
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What the Beam pipeline reads, and how it turns it into rows."""
+    data_format: str  # one of contract.FORMATS
+    work: List[Any]  # shards of ratings files, or parts of a TFDS split
+    rows: Any  # work unit -> rows (_GroupLensRows or _TfdsRows)
+    first_pass_rows: Any  # the same rows, not counting skipped ones
+
+
+def _plan(settings: Settings) -> _Plan:
+    """Reads the small tables and plans the reads of the ratings, on the driver."""
+    if settings.source == TFDS:
+        data_format = TFDS_FORMATS[settings.tfds_name.partition(':')[0]]
+        logging.info('TFDS %s, made from the MovieLens %s format.', settings.tfds_name,
+                     data_format)
+        rows = _TfdsRows(settings)
+        return _Plan(data_format, tfds_source.plan_reads(settings.data_path, settings.tfds_name),
+                     rows, rows)
     layout = grouplens.locate(settings.data_path)
     movies = grouplens.read_movies(layout)
     users = grouplens.read_users(layout)
+    movie_tags = grouplens.read_tags(layout, features.MOVIE_TAGS_LIMIT)
+    movies = {movie_id: movie._replace(tags=movie_tags.get(movie_id, ()))
+              for movie_id, movie in movies.items()}
     if settings.predefined_split:
-        base, test = layout.predefined_split(settings.predefined_split)
-        shards = (grouplens.plan_shards(base, _BASE_ROWS) +
+        train, test = layout.predefined_split(settings.predefined_split)
+        shards = (grouplens.plan_shards(train, _BASE_ROWS) +
                   grouplens.plan_shards(test, _TEST_ROWS))
     else:
         shards = grouplens.plan_shards(layout.ratings, _ALL_ROWS)
-    logging.info('MovieLens %s data in %s: %d movies, %d users, ratings in %d shards.',
-                 layout.format.upper(), layout.folder, len(movies), len(users), len(shards))
-    return shards, _GroupLensShardToExamples(layout, movies, users, splitters,
-                                             settings.skip_bad_rows)
+    tagged = sum(bool(movie.tags) for movie in movies.values())
+    logging.info(
+        'MovieLens %s release (format %s) in %s: %d movies (%s), %s, ratings in %d shards.',
+        layout.release.name, layout.format, layout.folder, len(movies),
+        f'{tagged} with tags from {layout.tags.name}' if layout.tags else 'no tags file',
+        f'{len(users)} users' if users is not None else 'no users file, so no user features',
+        len(shards))
+    return _Plan(layout.format, shards,
+                 _GroupLensRows(layout, movies, users, settings.skip_bad_rows, True),
+                 _GroupLensRows(layout, movies, users, settings.skip_bad_rows, False))
+
+
+def _examples_by_split(pipeline: beam.Pipeline, plan: _Plan, settings: Settings,
+                       buckets: List[int]) -> Dict[str, beam.pvalue.PCollection]:
+    """The Beam steps from the plan to the serialised examples of each split."""
+    work = (pipeline
+            | 'PlanReads' >> beam.Create(plan.work)
+            # Lets a distributed runner read the shards in parallel.
+            | 'SpreadReads' >> beam.Reshuffle())
+    if settings.split == contract.SPLIT_TIME:
+        # Two passes over the ratings: the first finds the cut points, the second splits by
+        # them. Reading twice keeps both streaming; holding the parsed rows until the cut
+        # points are known would not.
+        starts = (work
+                  | 'Timestamps' >> beam.ParDo(_Timestamps(plan.first_pass_rows))
+                  | 'Quantiles' >> beam.CombineGlobally(ApproximateQuantilesCombineFn.create(
+                      splits.num_quantiles(buckets), epsilon=_QUANTILE_EPSILON,
+                      input_batched=True))
+                  | 'SplitStarts' >> beam.Map(_split_starts, buckets))
+        examples = work | 'ToExamples' >> beam.ParDo(
+            _ToExamples(plan.rows), split_starts=beam.pvalue.AsSingleton(starts)
+        ).with_outputs(*features.SPLITS)
+    else:
+        examples = work | 'ToExamples' >> beam.ParDo(_ToExamples(
+            plan.rows, _pair_splitters(buckets, settings.predefined_split))
+        ).with_outputs(*features.SPLITS)
+    return {split: examples[split] for split in features.SPLITS}
 
 
 @dataclasses.dataclass
@@ -233,6 +367,7 @@ class _Outcome:
     examples: Dict[str, int]
     skipped_rows: int
     skip_reasons: List[str]
+    split_starts: Dict[str, int]  # time split only: the first timestamp of eval and test
 
 
 def _outcome(result: PipelineResult) -> _Outcome:
@@ -248,10 +383,14 @@ def _outcome(result: PipelineResult) -> _Outcome:
     reasons = set()
     for string_set in query.get('string_sets', []):
         reasons |= set(value(string_set))
+    starts = {gauge.key.metric.name[len(_SPLIT_START_PREFIX):]: value(gauge).value
+              for gauge in query.get('gauges', [])
+              if gauge.key.metric.name.startswith(_SPLIT_START_PREFIX)}
     return _Outcome(
         examples={split: counters[_EXAMPLES_PREFIX + split] for split in features.SPLITS},
         skipped_rows=counters[_SKIPPED_ROWS],
-        skip_reasons=sorted(reasons, key=_line_order)[:_REASONS_LOGGED])
+        skip_reasons=sorted(reasons, key=_line_order)[:_REASONS_LOGGED],
+        split_starts=starts)
 
 
 def _line_order(reason: str) -> Tuple[str, int]:
@@ -259,6 +398,11 @@ def _line_order(reason: str) -> Tuple[str, int]:
     file_name, _, rest = reason.partition(' line ')
     number = rest.partition(':')[0]
     return file_name, int(number) if number.isdigit() else 0
+
+
+def _utc(timestamp: int) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime(
+        '%Y-%m-%d %H:%M:%S UTC')
 
 
 @beam.ptransform_fn
@@ -285,22 +429,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
                                exec_properties: Dict[str, Any]
                                ) -> Dict[str, beam.pvalue.PCollection]:
-        settings = Settings.from_exec_properties(exec_properties)
-        output_config = example_gen_pb2.Output()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
-        splitters = _splitters(output_config, settings.predefined_split)
-        if settings.source == TFDS:
-            work = tfds_source.plan_reads(settings.data_path, settings.tfds_name)
-            to_examples = _TfdsReadToExamples(settings, splitters)
-        else:
-            work, to_examples = _plan_grouplens(settings, splitters)
-        examples = (pipeline
-                    | 'PlanReads' >> beam.Create(work)
-                    # Lets a distributed runner read the shards in parallel.
-                    | 'SpreadReads' >> beam.Reshuffle()
-                    | 'ToExamples' >> beam.ParDo(to_examples).with_outputs(*features.SPLITS))
-        return {split: examples[split] for split in features.SPLITS}
+        settings, buckets = _settings_and_buckets(exec_properties)
+        return _examples_by_split(pipeline, _plan(settings), settings, buckets)
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """The base class's Do, but the splits stream from parsing to their files.
@@ -331,10 +461,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                           example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
         file_format_name = write_split.to_file_format_str(file_format)  # fails before a run
 
+        settings, buckets = _settings_and_buckets(exec_properties)
+        plan = _plan(settings)
         logging.info('Generating examples.')
         with self._make_beam_pipeline() as pipeline:
-            for split, examples in self.GenerateExamplesByBeam(pipeline,
-                                                               exec_properties).items():
+            for split, examples in _examples_by_split(pipeline, plan, settings,
+                                                      buckets).items():
                 examples | f'WriteSplit[{split}]' >> _WriteSplitAsMade(
                     artifact_utils.get_split_uri(examples_artifacts, split))
         for artifact in examples_artifacts:
@@ -345,9 +477,22 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         logging.info('Examples generated.')
 
         outcome = _outcome(pipeline.result)
-        examples_artifact.set_int_custom_property(SKIPPED_ROWS_PROPERTY, outcome.skipped_rows)
-        logging.info('MovieLens examples: %s.', ', '.join(
-            f'{count} {split}' for split, count in outcome.examples.items()))
+        examples_artifact.set_int_custom_property(contract.SKIPPED_ROWS_PROPERTY,
+                                                  outcome.skipped_rows)
+        examples_artifact.set_string_custom_property(contract.FORMAT_PROPERTY,
+                                                     plan.data_format)
+        examples_artifact.set_string_custom_property(contract.SPLIT_PROPERTY,
+                                                     settings.split_kind)
+        logging.info('MovieLens examples (%s format, %s split): %s.', plan.data_format,
+                     settings.split_kind, ', '.join(
+                         f'{count} {split}' for split, count in outcome.examples.items()))
+        if settings.split == contract.SPLIT_TIME:
+            eval_start = outcome.split_starts[features.EVAL_SPLIT]
+            test_start = outcome.split_starts[features.TEST_SPLIT]
+            examples_artifact.set_int_custom_property(contract.EVAL_START_PROPERTY, eval_start)
+            examples_artifact.set_int_custom_property(contract.TEST_START_PROPERTY, test_start)
+            logging.info('Split by time: eval from %s, test from %s.', _utc(eval_start),
+                         _utc(test_start))
         if outcome.skipped_rows:
             logging.warning('Skipped %d bad rating rows (%s); the first: %s',
                             outcome.skipped_rows, errors.SKIP_BAD_ROWS_FLAG,
@@ -358,3 +503,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                        else 'the input holds no ratings')
             raise BadInputError(f'no examples were written: {skipped}. Fix the input, or point '
                                 f'{errors.DATA_DIR_FLAG} at other MovieLens data.')
+
+
+def _settings_and_buckets(exec_properties: Mapping[str, Any]) -> Tuple[Settings, List[int]]:
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+    return Settings.from_exec_properties(exec_properties), _split_buckets(output_config)

@@ -22,12 +22,16 @@ def _int(value: int) -> feature_pb2.Feature:
     return feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=[value]))
 
 
-def movie_features(title: str, genres: Sequence[str]) -> bytes:
-    """The serialised tf.train.Features that describe a movie."""
-    return feature_pb2.Features(feature={
+def movie_features(title: str, genres: Sequence[str], tags: Sequence[str] = ()) -> bytes:
+    """The serialised tf.train.Features that describe a movie; MOVIE_TAGS only if it has
+    tags."""
+    movie = feature_pb2.Features(feature={
         features.MOVIE_TITLE: _strings(title),
         features.MOVIE_GENRES: _strings(*genres),
-    }).SerializeToString()
+    })
+    if tags:
+        movie.feature[features.MOVIE_TAGS].CopyFrom(_strings(*tags))
+    return movie.SerializeToString()
 
 
 def user_features(gender: str, bucketized_age: int, occupation: str, zip_code: str,
@@ -48,7 +52,7 @@ def user_features(gender: str, bucketized_age: int, occupation: str, zip_code: s
 def rating_example(user_id: str, movie_id: str, rating: float, timestamp: int,
                    movie: bytes, user: bytes) -> bytes:
     """The serialised tf.Example of one rating, joined with its movie's and user's
-    serialised features."""
+    serialised features (b'' for a release without user features)."""
     row = feature_pb2.Features()
     values = row.feature
     values[features.USER_ID].bytes_list.value.append(user_id.encode('utf-8'))

@@ -1,18 +1,21 @@
-"""Reads a prepared TFDS MovieLens data set (movielens/100k-ratings or 1m-ratings).
+"""Reads a prepared TFDS MovieLens data set (movielens/100k-ratings, 1m-ratings, 20m-ratings,
+25m-ratings or latest-small-ratings).
 
 Nothing is downloaded: the data set must already be prepared in the TFDS data_dir. Rows
 come out in the same shape as the GroupLens reader's, so that both sources make the same
 examples: genre class ids become names, the gender bool becomes "M"/"F", ages become ints.
+The configs made from the CSV releases have no user features; their rows have no User.
 """
 import math
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import tensorflow_datasets as tfds
 
 from components.movielens.contract import TFDS_NAMES
 from components.movielens.errors import BadInputError, DATA_DIR_FLAG
 from components import filesystem
-from components.movielens.grouplens import Movie, Rating, User, canonical_genre
+from components.movielens.rows import Movie, Rating, User, canonical_genre
+from models import features
 
 # The prepared split is read in parts of about this many examples, one Beam work unit each.
 EXAMPLES_PER_READ = 500_000
@@ -67,19 +70,25 @@ def _builder(data_dir: str, tfds_name: str) -> tfds.core.DatasetBuilder:
 
 
 def read_ratings(data_dir: str, tfds_name: str,
-                 split: str) -> Iterator[Tuple[Rating, Movie, User]]:
-    """The rows of one part of the prepared split."""
+                 split: str) -> Iterator[Tuple[Rating, Movie, Optional[User]]]:
+    """The rows of one part of the prepared split; no User where the config has no user
+    features."""
     builder = _builder(data_dir, tfds_name)
     genre_names = builder.info.features['movie_genres'].feature.names
+    has_users = 'user_gender' in builder.info.features
     dataset = builder.as_dataset(split=split, shuffle_files=False)
     for row in tfds.as_numpy(dataset):
         rating = Rating(_text(row['user_id']), _text(row['movie_id']),
                         float(row['user_rating']), int(row['timestamp']))
-        movie = Movie(_text(row['movie_title']),
-                      tuple(canonical_genre(genre_names[index]) for index in row['movie_genres']))
-        raw_age = int(row['raw_user_age']) if 'raw_user_age' in row else None
-        user = User('M' if row['user_gender'] else 'F', int(row['bucketized_user_age']),
-                    _text(row['user_occupation_text']), _text(row['user_zip_code']), raw_age)
+        genres = dict.fromkeys(canonical_genre(genre_names[index])
+                               for index in row['movie_genres'])
+        movie = Movie(_text(row['movie_title']), tuple(genres) or (features.UNKNOWN_GENRE,))
+        user = None
+        if has_users:
+            raw_age = int(row['raw_user_age']) if 'raw_user_age' in row else None
+            user = User('M' if row['user_gender'] else 'F', int(row['bucketized_user_age']),
+                        _text(row['user_occupation_text']), _text(row['user_zip_code']),
+                        raw_age)
         yield rating, movie, user
 
 

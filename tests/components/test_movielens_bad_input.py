@@ -94,12 +94,19 @@ def test_missing_movie_or_user_file_names_it_and_the_folder(tmp_path, missing):
     assert '--data-dir' in str(raised.value)
 
 
-def test_missing_ratings_file_names_what_was_searched(tmp_path):
+def test_missing_ratings_file_names_what_was_found_and_what_each_release_holds(tmp_path):
     folder = str(tmp_path / 'empty')
     os.makedirs(os.path.join(folder, 'sub'))
-    with pytest.raises(BadInputError, match=r'no ratings file in .*empty: looked for u\.data '
-                                            r'\(100K format\) or ratings\.dat \(1M format\)'):
+    with open(os.path.join(folder, 'notes.txt'), 'w') as stream:
+        stream.write('not ratings')
+    with pytest.raises(BadInputError) as raised:
         data.example_gen(folder)
+    assert str(raised.value).startswith(
+        f'{folder} is not a MovieLens release: it holds notes.txt, sub/. Each release holds '
+        'these files: ML-100K: u.data, u.item, u.user; ML-1M: ratings.dat, movies.dat, '
+        'users.dat; ML-10M: ratings.dat, movies.dat, tags.dat; ML-20M, 25M, 32M, ml-latest '
+        'and ml-latest-small (CSV): ratings.csv, movies.csv (tags.csv when present). Point '
+        '--data-dir at such a folder')
 
 
 def test_data_path_that_does_not_exist(tmp_path):
@@ -185,6 +192,6 @@ def test_tfds_data_set_that_is_not_prepared(tmp_path):
     with pytest.raises(BadInputError, match=f'movielens/100k-ratings is not prepared in '
                                             f'{tmp_path}, and this pipeline downloads nothing'):
         data.run_executor(str(tmp_path / 'out'), str(tmp_path), source='tfds')
-    with pytest.raises(ValueError, match="tfds_name 'movielens/25m-ratings' is not one of"):
+    with pytest.raises(ValueError, match="tfds_name 'movielens/25m-movies' is not one of"):
         data.example_gen(str(tmp_path), source='tfds',
-                            tfds_name='movielens/25m-ratings')
+                            tfds_name='movielens/25m-movies')

@@ -99,7 +99,7 @@ def test_every_rating_becomes_one_example_with_its_movie_and_user(generated, fol
     assert folder_run.skipped_rows == 0
     seen = set()
     for example in examples:
-        assert set(example) == set(features.ALL_FEATURES)
+        assert set(example) == set(features.RATING_FEATURES + features.USER_FEATURES)
         user_id, movie_id = example['user_id'][0], example['movie_id'][0]
         seen.add((user_id, movie_id))
         rating, timestamp = ratings[(user_id, movie_id)]
@@ -394,7 +394,8 @@ def test_output_is_what_tfx_example_gen_writes(generated, folder_run, tmp_path):
                 for name in artifact.mlmd_artifact.custom_properties}
 
     assert properties(folder_run.artifact) == {**properties(reference.artifact),
-                                               'skipped_rows': 0}
+                                               'skipped_rows': 0, 'format': '100k',
+                                               'split': 'hash'}
     assert properties(reference.artifact) == {'payload_format': 'FORMAT_TF_EXAMPLE',
                                               'file_format': 'tfrecords_gzip'}
     assert folder_run.artifact.split_names == reference.artifact.split_names

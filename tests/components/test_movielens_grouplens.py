@@ -7,7 +7,7 @@ import zipfile
 import pytest
 import tensorflow as tf
 
-from components.movielens import grouplens, splits, tf_examples
+from components.movielens import contract, grouplens, splits, tf_examples
 from components.movielens.errors import BadInputError
 from tests.components import movielens_data as data
 
@@ -43,13 +43,13 @@ def test_shards_of_a_zip_member(tmp_path):
 def test_locate_finds_the_single_sub_folder_and_both_formats(tmp_path):
     data.write_folder(str(tmp_path / 'outer' / 'ml-100k'))
     layout = grouplens.locate(str(tmp_path / 'outer'))
-    assert layout.format == grouplens.FORMAT_100K
+    assert layout.format == contract.FORMAT_100K
     assert layout.ratings.path == str(tmp_path / 'outer' / 'ml-100k' / 'u.data')
     assert (layout.input_base, layout.input_pattern) == (str(tmp_path / 'outer' / 'ml-100k'),
                                                          'u*')
     data.to_1m_format(str(tmp_path / 'outer' / 'ml-100k'), str(tmp_path / 'ml-1m'))
     layout = grouplens.locate(str(tmp_path / 'ml-1m'))
-    assert layout.format == grouplens.FORMAT_1M and layout.input_pattern == '*.dat'
+    assert layout.format == contract.FORMAT_1M and layout.input_pattern == '*.dat'
 
 
 def test_locate_refuses_several_candidate_folders(tmp_path):
