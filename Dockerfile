@@ -34,9 +34,8 @@ COPY requirements.lock ./
 RUN python -m pip install --no-cache-dir --no-deps -r requirements.lock
 
 # The project, installed as a package (not only present in the working directory), so that
-# Dataflow workers, whose working directory is elsewhere, import it too. The sources stay
-# in /pipeline: ImportSchemaGen reads /pipeline/pipeline/schema/schema.pbtxt (see
-# IMAGE_PROJECT_DIR in kubeflow_runner.py).
+# Dataflow workers, whose working directory is elsewhere, import it too, and with it the
+# curated schemas (package data of components/).
 COPY setup.py ./
 COPY pipeline pipeline
 COPY components components
@@ -45,14 +44,17 @@ RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
     && rm -rf build *.egg-info
 
 # Every dotted path the compiled pipeline names, imported from the installed package
-# (from /, where the sources are not on sys.path): a broken image fails here, not in a run.
+# (from /, where the sources are not on sys.path), and every curated schema read from it:
+# a broken image fails here, not in a run.
 RUN cd / && python -c "\
 from components.anomaly_gate import AnomalyGate_Executor; \
 from components.atomic_pusher import AtomicPushExecutor; \
+from components.curated_schema import CuratedSchemaGen_Executor, SCHEMA_FILES, load; \
 from components.movielens.executor import Executor; \
 from models.preprocessing import preprocessing_fn; \
 from models.ranking.trainer import run_fn; \
-import pipeline.pipeline"
+import pipeline.pipeline; \
+[load(data_format) for data_format in SCHEMA_FILES]"
 
 # The base image's entry point, Beam's boot program, stays: Dataflow needs it, and
 # Kubeflow and Vertex AI give every component its own command.

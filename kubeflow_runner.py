@@ -19,11 +19,8 @@ from components import filesystem
 from components.movielens import contract
 from pipeline import configs, flags
 
-# Where the Dockerfile copies the project in the image (its WORKDIR). Files the pipeline
-# reads at run time, such as the curated schema, are addressed there, not in the checkout
-# of the machine that compiles.
+# Where the Dockerfile copies the project in the image (its WORKDIR).
 IMAGE_PROJECT_DIR = '/pipeline'
-IMAGE_SCHEMA_FILE = posixpath.join(IMAGE_PROJECT_DIR, 'pipeline', 'schema', 'schema.pbtxt')
 # Not 'synthetic': local_runner.py writes that data on the machine that runs it, here the
 # compiling machine, whose files no pod can read.
 SOURCES = contract.SOURCES
@@ -110,7 +107,6 @@ def main(argv=None) -> int:
             serving_model_dir=args.serving_dir,
             # Vertex AI and Kubeflow Pipelines provide ML Metadata themselves.
             metadata_connection_config=None,
-            schema_file=IMAGE_SCHEMA_FILE,
             beam_pipeline_args=beam_pipeline_args(args.beam_args, args.image),
             # KubeflowV2DagRunner compiles only TFX's own strategy into resolver tasks (it
             # compares the class with ==), and those run before the Trainer, so they cannot

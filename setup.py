@@ -11,5 +11,6 @@ setuptools.setup(
     python_requires='>=3.10,<3.11',
     packages=setuptools.find_packages(include=['pipeline', 'pipeline.*', 'components',
                                                'components.*', 'models', 'models.*']),
-    package_data={'pipeline': ['schema/*.pbtxt']},
+    # The curated schemas, which CuratedSchemaGen copies at run time.
+    package_data={'components': ['schemas/*.pbtxt']},
 )

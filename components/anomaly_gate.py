@@ -13,6 +13,8 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from components import curated_schema
+
 ANOMALIES_FILE = 'SchemaDiff.pb'  # what ExampleValidator writes in each split's folder
 
 
@@ -45,8 +47,9 @@ def AnomalyGate(
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     problems = describe_anomalies(anomalies, splits)
     if problems:
+        source = schema.get_string_custom_property(curated_schema.SOURCE_PROPERTY)
         raise DataAnomaliesError(
-            'The examples do not match the schema (pipeline/schema/schema.pbtxt); '
+            f'The examples do not match the schema ({source or schema.uri}); '
             'nothing was trained or pushed.\n  ' + '\n  '.join(problems) +
             '\nFix the data, or, if the change is intended, update the schema.')
     # fileio, not shutil: on Kubeflow the artifacts live in a bucket.

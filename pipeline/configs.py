@@ -12,17 +12,15 @@ DATA_DIR_ENV = 'MOVIELENS_DIR'
 DEFAULT_DATA_DIR = os.environ.get(DATA_DIR_ENV)
 DEFAULT_SOURCE = contract.GROUPLENS
 DEFAULT_TFDS_NAME = contract.TFDS_NAMES[0]
-SPLIT_BUCKETS = (72, 8, 20)  # train / eval / test percentages, hashed on (user, movie)
+SPLIT_BUCKETS = (72, 8, 20)  # train / eval / test percentages
+# By a hash of (user, movie); --split time cuts at timestamp quantiles, so test is the future.
+DEFAULT_SPLIT = contract.SPLIT_HASH
 DEFAULT_SYNTHETIC_RATINGS = 100_000
 
 DEFAULT_OUTPUT_DIR = 'output'
 # Under the output dir locally, under the pipeline root on Kubeflow: the pushed models.
 SERVING_MODEL_SUBDIR = 'serving_model'
 DEFAULT_SEED = 42
-
-# The curated schema that ExampleValidator checks every split against.
-SCHEMA_DIR = os.path.join(os.path.dirname(__file__), 'schema')
-SCHEMA_FILE = os.path.join(SCHEMA_DIR, 'schema.pbtxt')
 
 # Trainer. Dotted paths, not module_file: the code is installed in the image, and a
 # module_file would be packaged and uploaded to the pipeline root at compile time.

@@ -43,8 +43,15 @@ def add_training_flags(parser: argparse.ArgumentParser, sources: Sequence[str]) 
     parser.add_argument('--seed', type=int, default=configs.DEFAULT_SEED,
                         help='Seed of model initialisation and shuffling (not of the splits, '
                              'which are fixed by a hash of user and movie).')
+    parser.add_argument('--split', choices=(contract.SPLIT_HASH, contract.SPLIT_TIME),
+                        default=configs.DEFAULT_SPLIT,
+                        help='How the 72/8/20 train/eval/test split is made: by a hash of '
+                             'user and movie, or by time (cut at timestamp quantiles, so '
+                             'that test is the future).')
     parser.add_argument('--predefined-split', choices=contract.PREDEFINED_SPLITS,
-                        help='Use GroupLens uN.base / uN.test instead of the 72/8/20 hash split.')
+                        help='Use a split GroupLens ships: ML-100K uN.base / uN.test, or ML-10M '
+                             'rN.train / rN.test (written by its split_ratings.sh); eval is '
+                             'carved from the train file by hash.')
     parser.add_argument('--architecture', choices=sorted(configs.HYPERPARAMETERS),
                         default=configs.DEFAULT_ARCHITECTURE,
                         help="'notebook' is the tutorial's model, for comparison.")
@@ -65,6 +72,9 @@ def checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argpar
     if args.predefined_split and args.source == contract.TFDS:
         parser.error('--predefined-split needs the GroupLens files (uN.base, uN.test); the '
                      'TFDS source has none. Use --source grouplens, or drop the split.')
+    if args.predefined_split and args.split == contract.SPLIT_TIME:
+        parser.error('--predefined-split fixes the test split, so it cannot be cut by time. '
+                     'Drop one of --predefined-split and --split time.')
     return args
 
 
@@ -80,6 +90,7 @@ def pipeline_arguments(args: argparse.Namespace) -> Dict[str, Any]:
         source=contract.TFDS if args.source == contract.TFDS else contract.GROUPLENS,
         tfds_name=args.tfds_name,
         predefined_split=args.predefined_split,
+        split=args.split,
         skip_bad_rows=args.skip_bad_rows,
         split_buckets=configs.SPLIT_BUCKETS,
         preprocessing_fn=configs.PREPROCESSING_FN,

@@ -4,7 +4,6 @@ from typing import Any, Dict, List, Optional, Sequence, Type
 
 import tensorflow_model_analysis as tfma
 from tfx.components import Evaluator, ExampleValidator, StatisticsGen, Trainer, Transform
-from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import ResolverStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
@@ -13,6 +12,7 @@ from components import rmse_metric
 from components.anomaly_gate import AnomalyGate
 from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import baseline_resolver
+from components.curated_schema import CuratedSchemaGen, schemas_fingerprint
 from components.movielens.component import MovieLensExampleGen
 from models import features
 from pipeline import source_fingerprint
@@ -70,9 +70,9 @@ def create_pipeline(
         source: str,
         tfds_name: Optional[str],
         predefined_split: Optional[str],
+        split: str,
         skip_bad_rows: bool,
         split_buckets: Sequence[int],
-        schema_file: str,
         preprocessing_fn: str,
         run_fn: str,
         hyperparameters: Dict[str, Any],
@@ -87,8 +87,8 @@ def create_pipeline(
         beam_pipeline_args: Optional[List[str]] = None,
         enable_cache: bool = True,
 ) -> tfx_pipeline.Pipeline:
-    """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator
-    (against the last blessed model) -> Pusher.
+    """ExampleGen -> statistics, the release's curated schema, validation -> Transform ->
+    Trainer -> Evaluator (against the last blessed model) -> Pusher.
 
     Args:
       pipeline_name: names the pipeline in MLMD and on Kubeflow.
@@ -96,10 +96,12 @@ def create_pipeline(
       data_path: the MovieLens data (see MovieLensExampleGen).
       source: components.movielens.contract.GROUPLENS or TFDS.
       tfds_name: with source TFDS, the TFDS config to read.
-      predefined_split: GroupLens' uN split to use instead of the hash split, or None.
+      predefined_split: a split GroupLens ships with the release (uN, rN) to use for test,
+        or None.
+      split: how train, eval and test are made: components.movielens.contract.SPLIT_HASH or
+        SPLIT_TIME (with a predefined split, SPLIT_HASH carves eval from its train file).
       skip_bad_rows: drop and count bad rating rows instead of failing.
       split_buckets: relative sizes of the train, eval and test splits.
-      schema_file: the curated schema every split is validated against.
       preprocessing_fn: dotted path of Transform's preprocessing_fn.
       run_fn: dotted path of the Trainer's run_fn.
       hyperparameters: the model's settings (models/ranking/hyperparameters.py).
@@ -119,9 +121,11 @@ def create_pipeline(
     """
     example_gen = MovieLensExampleGen(
         data_path=data_path, source=source, split_buckets=split_buckets, tfds_name=tfds_name,
-        predefined_split=predefined_split, skip_bad_rows=skip_bad_rows)
+        predefined_split=predefined_split, skip_bad_rows=skip_bad_rows, split=split)
     statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
-    schema_gen = ImportSchemaGen(schema_file=schema_file)
+    # The schema follows the release the ExampleGen found, known only when it has run.
+    schema_gen = CuratedSchemaGen(examples=example_gen.outputs['examples'],
+                                  fingerprint=schemas_fingerprint())
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs['anomalies'],

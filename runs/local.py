@@ -120,7 +120,6 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> 
             pipeline_root=output_dir.pipeline_root,
             data_path=data.path,
             serving_model_dir=output_dir.serving_model,
-            schema_file=configs.SCHEMA_FILE,
             # An unchanged rerun then meets the same baseline and is served from the cache.
             baseline_strategy=LatestBlessedOtherModelStrategy,
             metadata_connection_config=metadata.sqlite_metadata_connection_config(

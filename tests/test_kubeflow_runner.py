@@ -25,6 +25,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
 import local_runner
+from components import curated_schema
 from pipeline import configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,9 +41,9 @@ BLESSING_RESOLVER = 'latest_blessed_model_resolver-model-blessing-resolver'
 DEPENDENCIES = {
     'MovieLensExampleGen': set(),
     'StatisticsGen': {'MovieLensExampleGen'},
-    'ImportSchemaGen': set(),
-    'ExampleValidator': {'StatisticsGen', 'ImportSchemaGen'},
-    'AnomalyGate': {'ExampleValidator', 'ImportSchemaGen'},
+    'CuratedSchemaGen': {'MovieLensExampleGen'},  # the schema follows the release
+    'ExampleValidator': {'StatisticsGen', 'CuratedSchemaGen'},
+    'AnomalyGate': {'ExampleValidator', 'CuratedSchemaGen'},
     'Transform': {'AnomalyGate', 'MovieLensExampleGen'},
     'Trainer': {'Transform', 'MovieLensExampleGen'},  # the graph, and the raw examples
     BLESSING_RESOLVER: set(),
@@ -54,6 +55,7 @@ BEAM_COMPONENTS = ('MovieLensExampleGen', 'StatisticsGen', 'Transform', 'Evaluat
 PROJECT_DOTTED_PATHS = {
     'components.movielens.executor.Executor',
     'components.anomaly_gate.AnomalyGate_Executor',
+    'components.curated_schema.CuratedSchemaGen_Executor',
     'components.atomic_pusher.AtomicPushExecutor',
     configs.PREPROCESSING_FN,
     configs.RUN_FN,
@@ -392,13 +394,12 @@ def test_serving_dir_defaults_to_the_pipeline_root(vertex_job, kfp_spec):
     assert given['filesystem']['base_directory'] == 'gs://bucket/models'
 
 
-def test_schema_is_read_from_the_image(vertex_job):
-    schema_file = parameter(vertex_job, 'ImportSchemaGen', 'schema_file')
-    assert schema_file == '/pipeline/pipeline/schema/schema.pbtxt'
-    inside_project = os.path.relpath(schema_file, kubeflow_runner.IMAGE_PROJECT_DIR)
-    assert os.path.isfile(os.path.join(REPO, inside_project))
-    assert dockerfile_instructions('WORKDIR') == [kubeflow_runner.IMAGE_PROJECT_DIR]
-    assert inside_project.split('/')[0] in copied_sources()
+def test_schemas_are_read_from_the_image_not_the_compiling_machine(vertex_job):
+    tasks = tasks_of(vertex_job)
+    assert set(tasks['CuratedSchemaGen']['inputs']['parameters']) == {'fingerprint'}
+    assert parameter(vertex_job, 'CuratedSchemaGen', 'fingerprint') == \
+        curated_schema.schemas_fingerprint()
+    assert REPO not in json.dumps(vertex_job)
 
 
 def test_yaml_output_is_the_pipeline_spec_kfp_client_reads(vertex_job, kfp_spec):
@@ -436,7 +437,7 @@ def test_data_in_a_bucket_compiles_offline(compiled):
 
 # The wheel, and the image that installs it.
 
-def test_wheel_holds_every_module_and_the_schema(wheel):
+def test_wheel_holds_every_module_and_the_schemas(wheel):
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = set(archive.namelist())
     sources = set()
@@ -448,7 +449,8 @@ def test_wheel_holds_every_module_and_the_schema(wheel):
     assert {name for name in in_wheel if name.endswith('.py')} == sources
     assert {'pipeline/__init__.py', 'components/movielens/__init__.py',
             'models/ranking/trainer.py'} <= sources
-    assert 'pipeline/schema/schema.pbtxt' in in_wheel
+    schemas = {f'components/schemas/{name}' for name in curated_schema.SCHEMA_FILES.values()}
+    assert schemas <= in_wheel
 
 
 def test_the_wheel_alone_provides_every_dotted_path(compiled, vertex_job):

@@ -6,9 +6,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-from tfx.utils import io_utils
-from tensorflow_metadata.proto.v0 import schema_pb2
 
+from components import curated_schema
+from components.movielens import contract
 from models import features, preprocessing
 from models.ranking import trainer
 from models.ranking.hyperparameters import Hyperparameters
@@ -21,8 +21,7 @@ GENRES = [['Animation', 'Comedy'], ['Action'], ['Drama'], ['Drama', 'Romance'], 
 
 
 def raw_feature_spec():
-    schema = io_utils.parse_pbtxt_file(os.path.join(configs.SCHEMA_DIR, 'schema.pbtxt'),
-                                       schema_pb2.Schema())
+    schema = curated_schema.load(contract.FORMAT_100K)
     return schema_utils.schema_as_feature_spec(schema).feature_spec
 
 

@@ -39,8 +39,8 @@ def test_synthetic_data_is_read_as_grouplens_files():
 
 def test_a_tfds_name_this_pipeline_does_not_read_is_refused(capsys):
     with pytest.raises(SystemExit):
-        settings('--source', 'tfds', '--tfds-name', 'movielens/latest-small-ratings')
-    assert "'movielens/latest-small-ratings' is not one of" in capsys.readouterr().err
+        settings('--source', 'tfds', '--tfds-name', 'movielens/latest-small-movies')
+    assert "'movielens/latest-small-movies' is not one of" in capsys.readouterr().err
 
 
 def test_a_tfds_name_may_carry_a_version():
@@ -52,3 +52,14 @@ def test_a_predefined_split_needs_the_grouplens_files(capsys):
     with pytest.raises(SystemExit):
         settings('--source', 'tfds', '--predefined-split', 'u1')
     assert '--predefined-split needs the GroupLens files' in capsys.readouterr().err
+
+
+def test_split_is_by_hash_unless_time_is_asked_for():
+    assert settings()['split'] == 'hash'
+    assert settings('--split', 'time')['split'] == 'time'
+
+
+def test_a_predefined_split_cannot_also_be_cut_by_time(capsys):
+    with pytest.raises(SystemExit):
+        settings('--split', 'time', '--predefined-split', 'r1')
+    assert '--predefined-split fixes the test split' in capsys.readouterr().err

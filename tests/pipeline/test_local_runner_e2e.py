@@ -14,7 +14,7 @@ from runs import record as run_record
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = {'MovieLensExampleGen', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
+COMPONENTS = {'MovieLensExampleGen', 'StatisticsGen', 'CuratedSchemaGen', 'ExampleValidator',
               'AnomalyGate', 'Transform', 'Trainer', 'latest_blessed_model_resolver',
               'Evaluator', 'Pusher'}
 SUMMARY_KEYS = {'pipeline_name', 'data', 'test_rmse', 'eval_rmse', 'blessed',

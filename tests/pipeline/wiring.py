@@ -15,7 +15,7 @@ def build(argv=(), **overrides):
     arguments = dict(
         flags.pipeline_arguments(local_runner.parse_args(list(argv))),
         pipeline_root='/unused/root', data_path=DATA_PATH, serving_model_dir='/unused/serving',
-        schema_file=configs.SCHEMA_FILE, baseline_strategy=LatestBlessedOtherModelStrategy,
+        baseline_strategy=LatestBlessedOtherModelStrategy,
         beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS))
     arguments.update(overrides)
     return pipeline_module.create_pipeline(**arguments)
