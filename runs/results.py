@@ -120,6 +120,20 @@ def skipped_rows(examples: types.Artifact) -> Optional[int]:
     return examples.get_int_custom_property(contract.SKIPPED_ROWS_PROPERTY)
 
 
+def data_format(examples: types.Artifact) -> Optional[str]:
+    """The release format the ExampleGen detected (contract.FORMATS); None if not recorded."""
+    if not examples.has_custom_property(contract.FORMAT_PROPERTY):
+        return None
+    return examples.get_string_custom_property(contract.FORMAT_PROPERTY)
+
+
+def split_kind(examples: types.Artifact) -> Optional[str]:
+    """How the splits were made (contract.SPLIT_KINDS); None if not recorded."""
+    if not examples.has_custom_property(contract.SPLIT_PROPERTY):
+        return None
+    return examples.get_string_custom_property(contract.SPLIT_PROPERTY)
+
+
 def split_files(examples: types.Artifact, split: str) -> List[str]:
     """The TFRecord files of one split of an Examples artifact."""
     return tf.io.gfile.glob(os.path.join(artifact_utils.get_split_uri([examples], split), '*'))

@@ -35,6 +35,8 @@ def build(run: RunRecord, pipeline_name: str, source: Optional[str],
     return {
         'pipeline_name': pipeline_name,
         'data': {'source': source, 'path': data_path,
+                 'format': results.data_format(examples) if examples else None,
+                 'split': results.split_kind(examples) if examples else None,
                  'split_counts': {split: counts.get(split, 0) for split in features.SPLITS},
                  'skipped_rows': results.skipped_rows(examples) if examples else None},
         'test_rmse': evaluation.rmse if evaluation else None,
