@@ -13,6 +13,7 @@ import argparse
 import gc
 import sys
 
+from components.movielens import contract
 from pipeline import configs, flags
 from runs import local
 
@@ -21,13 +22,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-dir', default=configs.DEFAULT_DATA_DIR,
-                        help='GroupLens folder or .zip (ml-100k or ml-1m format), or a TFDS '
-                             f'data dir with --source tfds. Default: ${configs.DATA_DIR_ENV}; '
-                             'without either, ml-100k is downloaded from GroupLens.')
+                        help='A MovieLens release folder or .zip (ML-100K, 1M, 10M, 20M, 25M, '
+                             '32M, ml-latest or ml-latest-small), or a TFDS data dir with '
+                             f'--source tfds. Default: ${configs.DATA_DIR_ENV}; without either, '
+                             'ml-100k is downloaded from GroupLens.')
     flags.add_training_flags(parser, flags.LOCAL_SOURCES)
     parser.add_argument('--synthetic-ratings', type=flags.positive_int,
                         default=configs.DEFAULT_SYNTHETIC_RATINGS,
                         help='Number of ratings with --source synthetic.')
+    parser.add_argument('--synthetic-format', choices=contract.FORMATS,
+                        default=configs.DEFAULT_SYNTHETIC_FORMAT,
+                        help="The release whose files --source synthetic writes: 100k and 1m "
+                             "with user features and whole stars, 10m and csv (ML-20M's to "
+                             "32M's layout) with tags and half stars.")
     parser.add_argument('--output-dir', default=configs.DEFAULT_OUTPUT_DIR)
     parser.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
                         help='Extra Beam pipeline argument, repeatable, e.g. '

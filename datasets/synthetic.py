@@ -1,11 +1,18 @@
-"""Writes synthetic MovieLens data in the GroupLens 100K format, at any size.
+"""Writes synthetic MovieLens data in the files of any release's format, at any size.
 
 For tests, benchmarks and runs without the real data. The data is shaped like MovieLens:
 long-tailed movie popularity and user activity, every user with at least 20 ratings where
 the size allows, and ratings that follow user and movie biases plus a low-rank user-movie
 affinity plus noise, so that a model has something to learn. Everything is vectorised with
 numpy and written block by block, so 10M ratings take seconds and modest memory.
+
+Each format has its release's shape: 100K (u.data, u.item, u.user) and 1M (ratings.dat,
+movies.dat, users.dat) rate in whole stars and have user features; 10M (ratings.dat,
+movies.dat, tags.dat) and the CSV family (ratings.csv, movies.csv, tags.csv, with a header
+line and quoted titles) rate in half stars, have no users file but tags, the IMAX genre,
+movies with "(no genres listed)", and distinct movies that share a title.
 """
+import csv
 import json
 import math
 import os
@@ -13,14 +20,17 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from components.movielens import contract
 from models import features
 
 _MARKER = '.synthetic-grouplens.json'
 # Bumped whenever the generator changes what it writes for the same parameters.
 _GENERATOR_VERSION = 1
 
-# (ratings, users, movies) of MovieLens-like sizes; other sizes interpolate log-log.
-_SIZE_ANCHORS = ((100_000, 943, 1682), (1_000_000, 6040, 3952), (10_000_000, 60_000, 20_000))
+# (ratings, users, movies) of MovieLens-like sizes; other sizes interpolate log-log. The
+# last two are ML-25M and ML-32M.
+_SIZE_ANCHORS = ((100_000, 943, 1682), (1_000_000, 6040, 3952), (10_000_000, 60_000, 20_000),
+                 (25_000_095, 162_541, 62_423), (32_000_204, 200_948, 87_585))
 _MIN_RATINGS_PER_USER = 20
 # A user rates at most this share of the movies, as the most active real users do.
 _MAX_SHARE_OF_MOVIES = 0.5
@@ -35,7 +45,48 @@ _LATENT_DIMENSIONS = 8
 # 21% 5s).
 _RATING_INTERCEPT = 3.25
 _RATING_NOISE = 0.8
-_FIRST_TIMESTAMP, _LAST_TIMESTAMP = 874724710, 893286638  # the span of the real ml-100k
+# The span of each real release's timestamps.
+_TIMESTAMP_SPANS = {contract.FORMAT_100K: (874724710, 893286638),
+                    contract.FORMAT_1M: (956703932, 1046454590),
+                    contract.FORMAT_10M: (789652009, 1231131736),
+                    contract.FORMAT_CSV: (789652009, 1574327703)}
+# With half stars, about a quarter of the real ratings are halves (3.5 and 4.5 the most).
+_HALF_STAR_SHARE = 0.25
+
+# The files each format writes, ratings first; and those of a predefined split.
+_FILES = {contract.FORMAT_100K: ('u.data', 'u.item', 'u.user'),
+          contract.FORMAT_1M: ('ratings.dat', 'movies.dat', 'users.dat'),
+          contract.FORMAT_10M: ('ratings.dat', 'movies.dat', 'tags.dat'),
+          contract.FORMAT_CSV: ('ratings.csv', 'movies.csv', 'tags.csv')}
+_SPLIT_FILES = {contract.FORMAT_100K: ('u1.base', 'u1.test'),
+                contract.FORMAT_10M: ('r1.train', 'r1.test')}
+_ALL_FILES = {name for names in (*_FILES.values(), *_SPLIT_FILES.values()) for name in names}
+# The older releases ship latin-1 text, the later ones UTF-8.
+_ENCODINGS = {contract.FORMAT_100K: 'latin-1', contract.FORMAT_1M: 'latin-1',
+              contract.FORMAT_10M: 'utf-8', contract.FORMAT_CSV: 'utf-8'}
+_CSV_HEADERS = {'ratings.csv': 'userId,movieId,rating,timestamp',
+                'movies.csv': 'movieId,title,genres',
+                'tags.csv': 'userId,movieId,tag,timestamp'}
+# Occupation codes of users.dat (1M), for the 100K occupations drawn here.
+_1M_OCCUPATION_CODES = {
+    'administrator': 3, 'artist': 2, 'doctor': 6, 'educator': 1, 'engineer': 17,
+    'entertainment': 0, 'executive': 7, 'healthcare': 6, 'homemaker': 9, 'lawyer': 11,
+    'librarian': 0, 'marketing': 14, 'none': 0, 'other': 0, 'programmer': 12, 'retired': 13,
+    'salesman': 14, 'scientist': 15, 'student': 4, 'technician': 17, 'writer': 20}
+
+# The later releases' quirks, on every n-th movie: a title shared with the movie before it
+# (a remake of the same year, as in the real data), a title in double quotes (the CSV writer
+# quotes them), no genres, and the IMAX genre.
+_SHARED_TITLE_EVERY = 89
+_QUOTED_TITLE_EVERY = 53
+_NO_GENRES_EVERY = 151
+_IMAX_EVERY = 37
+# About one tag row for every 23 ratings, as in ML-25M; the same tag in several spellings,
+# some with a comma or quotes.
+_RATINGS_PER_TAG = 23
+_TAGS = ('Pixar', 'pixar', 'based on a book', 'Based on a book', 'Tom Hanks', 'tom hanks',
+         'twist ending', 'atmospheric', 'funny, dark', 'sci-fi', 'visually appealing',
+         'classic', '"classic"', 'dystopia', 'Oscar (Best Picture)', 'quirky', 'slow')
 
 # The occupations of the 100K format.
 _OCCUPATIONS = (
@@ -75,17 +126,25 @@ def default_sizes(num_ratings: int) -> Tuple[int, int]:
 
 def write_grouplens(directory: str, num_ratings: int, seed: int = 0,
                     num_users: Optional[int] = None, num_movies: Optional[int] = None,
-                    predefined_splits: bool = False) -> str:
-    """Writes u.data, u.item (latin-1), u.user and, if asked, u1.base/u1.test; returns
-    the directory.
+                    predefined_splits: bool = False,
+                    data_format: str = contract.FORMAT_100K) -> str:
+    """Writes the files of `data_format` (one of contract.FORMATS); returns the directory.
 
-    The same arguments write the same bytes. A directory that already holds this very data
-    is left untouched, so that TFX's fingerprint (which includes modification times) stays
-    valid and cached runs are reused.
+    100k writes u.data, u.item (latin-1), u.user and, with predefined_splits, u1.base and
+    u1.test; 1m ratings.dat, movies.dat (latin-1), users.dat; 10m ratings.dat, movies.dat,
+    tags.dat and, with predefined_splits, r1.train and r1.test; csv ratings.csv, movies.csv
+    and tags.csv (UTF-8). The same arguments write the same bytes. A directory that already
+    holds this very data is left untouched, so that TFX's fingerprint (which includes
+    modification times) stays valid and cached runs are reused.
     """
     default_users, default_movies = default_sizes(num_ratings)
     num_users = num_users or default_users
     num_movies = num_movies or default_movies
+    if data_format not in _FILES:
+        raise ValueError(f'data_format {data_format!r} is not one of {", ".join(_FILES)}')
+    if predefined_splits and data_format not in _SPLIT_FILES:
+        raise ValueError(f'the {data_format} format has no predefined splits; only '
+                         f'{" and ".join(_SPLIT_FILES)} have')
     if num_ratings < 1:
         raise ValueError(f'num_ratings must be positive, not {num_ratings}')
     if num_users * num_movies * _MAX_SHARE_OF_MOVIES < num_ratings:
@@ -93,17 +152,18 @@ def write_grouplens(directory: str, num_ratings: int, seed: int = 0,
                          f'{num_ratings} distinct ratings')
     parameters = {'generator_version': _GENERATOR_VERSION, 'num_ratings': num_ratings,
                   'seed': seed, 'num_users': num_users, 'num_movies': num_movies,
-                  'predefined_splits': predefined_splits}
-    file_names = ['u.data', 'u.item', 'u.user']
+                  'predefined_splits': predefined_splits, 'format': data_format}
+    file_names = list(_FILES[data_format])
     if predefined_splits:
-        file_names += ['u1.base', 'u1.test']
+        file_names += _SPLIT_FILES[data_format]
     os.makedirs(directory, exist_ok=True)
     previous = _read_marker(directory)
     if previous == parameters and all(
             os.path.exists(os.path.join(directory, name)) for name in file_names):
         return directory
-    if previous is None and os.path.exists(os.path.join(directory, 'u.data')):
-        raise FileExistsError(f'{directory} holds a u.data that write_grouplens did not '
+    foreign = [name for name in _ALL_FILES if os.path.exists(os.path.join(directory, name))]
+    if previous is None and foreign:
+        raise FileExistsError(f'{directory} holds a {foreign[0]} that write_grouplens did not '
                               'write; it will not overwrite it. Pick an empty directory.')
     _Writer(directory, parameters).write(file_names)
     return directory
@@ -129,7 +189,11 @@ class _Writer:
     def __init__(self, directory: str, parameters: Dict):
         self._directory = directory
         self._parameters = parameters
+        self._format = parameters['format']
         self._rng = np.random.default_rng(parameters['seed'])
+        # Draws that only the later formats make come from their own generator, so that the
+        # 100K files stay what they are for the same seed.
+        self._later_rng = np.random.default_rng([parameters['seed'], 1])
         self._num_users = parameters['num_users']
         self._num_movies = parameters['num_movies']
 
@@ -143,13 +207,20 @@ class _Writer:
         self._movie_bias, self._movie_factors = self._movie_effects(movies, popularity)
         counts = self._ratings_per_user(activity)
         paths = {name: os.path.join(self._directory, f'.{name}.partial') for name in file_names}
-        streams = {name: open(path, 'w', encoding='latin-1', newline='\n')
+        streams = {name: open(path, 'w', encoding=_ENCODINGS[self._format], newline='\n')
                    for name, path in paths.items()}
+        ratings_file, movies_file, third_file = _FILES[self._format]
         try:
-            self._write_users(streams['u.user'], users)
-            self._write_movies(streams['u.item'], movies)
+            for name in file_names:
+                if name in _CSV_HEADERS:
+                    streams[name].write(_CSV_HEADERS[name] + '\n')
+            self._write_movies(streams[movies_file], movies)
+            if third_file in ('u.user', 'users.dat'):
+                self._write_users(streams[third_file], users)
             for block in self._blocks(counts, popularity):
                 self._write_ratings(streams, block)
+            if third_file in ('tags.dat', 'tags.csv'):
+                self._write_tags(streams[third_file], popularity, activity)
         finally:
             for stream in streams.values():
                 stream.close()
@@ -159,8 +230,8 @@ class _Writer:
             os.remove(marker_path)
         for name, path in paths.items():
             os.replace(path, os.path.join(self._directory, name))
-        for stale in ('u1.base', 'u1.test'):
-            if stale not in paths and os.path.exists(os.path.join(self._directory, stale)):
+        for stale in _ALL_FILES - set(paths):
+            if os.path.exists(os.path.join(self._directory, stale)):
                 os.remove(os.path.join(self._directory, stale))
         with open(marker_path, 'w', encoding='utf-8') as marker:
             json.dump(self._parameters, marker, sort_keys=True)
@@ -279,43 +350,113 @@ class _Writer:
         affinity = np.einsum('ij,ij->i', self._user_factors[users], self._movie_factors[movies])
         score = (_RATING_INTERCEPT + self._user_bias[users] + self._movie_bias[movies] + affinity +
                  rng.normal(0, _RATING_NOISE, count))
-        ratings = np.clip(np.rint(score), features.MIN_RATING, features.MAX_RATING)
-        timestamps = rng.integers(_FIRST_TIMESTAMP, _LAST_TIMESTAMP + 1, count)
-        columns = (users + 1, movies + 1, ratings.astype(np.int64), timestamps)
-        if 'u1.base' in streams:
-            # GroupLens' u1.test holds a fifth of the ratings; both files sorted by user, movie.
+        scale = contract.RATING_SCALES[self._format]
+        ratings = np.clip(np.rint(score), math.ceil(scale.min), scale.max)
+        if scale.step < 1:
+            halves = np.clip(np.round(score / scale.step) * scale.step, scale.min, scale.max)
+            ratings = np.where(rng.random(count) < _HALF_STAR_SHARE, halves, ratings)
+        first, last = _TIMESTAMP_SPANS[self._format]
+        timestamps = rng.integers(first, last + 1, count)
+        columns = (users + 1, movies + 1, ratings, timestamps)
+        ratings_file = _FILES[self._format][0]
+        row_format = self._rating_row_format()
+        split_files = _SPLIT_FILES.get(self._format, ())
+        if split_files and split_files[0] in streams:
+            # GroupLens' test files hold a fifth of the ratings; both files sorted by user and
+            # movie.
             in_test = rng.random(count) < 0.2
-            _write_rows(streams['u1.base'], [column[~in_test] for column in columns])
-            _write_rows(streams['u1.test'], [column[in_test] for column in columns])
-        # u.data is in no particular order, like the real one.
+            _write_rows(streams[split_files[0]], row_format,
+                        [column[~in_test] for column in columns])
+            _write_rows(streams[split_files[1]], row_format,
+                        [column[in_test] for column in columns])
+        # The ratings file is in no particular order, like the real ones.
         order = rng.permutation(count)
-        _write_rows(streams['u.data'], [column[order] for column in columns])
+        _write_rows(streams[ratings_file], row_format, [column[order] for column in columns])
+
+    def _rating_row_format(self) -> str:
+        """How a (user, movie, rating, timestamp) row is written: ratings as the release
+        spells them (4 in the .dat files, 4.0 in ratings.csv)."""
+        return {contract.FORMAT_100K: '%d\t%d\t%d\t%d', contract.FORMAT_1M: '%d::%d::%d::%d',
+                contract.FORMAT_10M: '%d::%d::%g::%d',
+                contract.FORMAT_CSV: '%d,%d,%.1f,%d'}[self._format]
 
     def _write_users(self, stream, users: Dict[str, np.ndarray]) -> None:
         for index in range(self._num_users):
             gender = 'F' if users['female'][index] else 'M'
             occupation = _OCCUPATIONS[users['occupation'][index]]
-            stream.write(f'{index + 1}|{users["age"][index]}|{gender}|{occupation}|'
-                         f'{users["zip"][index]:05d}\n')
+            age = users['age'][index]
+            if self._format == contract.FORMAT_100K:
+                stream.write(f'{index + 1}|{age}|{gender}|{occupation}|'
+                             f'{users["zip"][index]:05d}\n')
+            else:
+                bucket = max(bound for bound in features.AGE_BUCKETS if bound <= age)
+                stream.write(f'{index + 1}::{gender}::{bucket}::'
+                             f'{_1M_OCCUPATION_CODES[occupation]}::{users["zip"][index]:05d}\n')
+
+    def _movie_title(self, movies: Dict[str, np.ndarray], index: int) -> str:
+        later = self._format in (contract.FORMAT_10M, contract.FORMAT_CSV)
+        if later and index % _SHARED_TITLE_EVERY == _SHARED_TITLE_EVERY - 1:
+            return self._movie_title(movies, index - 1)
+        movie_id = index + 1
+        year = movies['year'][index]
+        if index % _ACCENTED_TITLE_EVERY == 0:
+            name = _ACCENTED_TITLES[index // _ACCENTED_TITLE_EVERY % len(_ACCENTED_TITLES)]
+        else:
+            first, second = movies['words'][index]
+            name = f'{_TITLE_WORDS[0][first]} {_TITLE_WORDS[1][second]} {movie_id}'
+            if later and index % _QUOTED_TITLE_EVERY == 1:
+                name = f'"{_TITLE_WORDS[0][first]}" {_TITLE_WORDS[1][second]} {movie_id}'
+        return f'{name} ({year})'
+
+    def _movie_genres(self, movies: Dict[str, np.ndarray], index: int) -> List[str]:
+        genres = [genre for genre, flag in zip(features.GENRES, movies['genres'][index]) if flag]
+        if self._format == contract.FORMAT_1M:
+            return ["Children's" if genre == 'Children' else genre for genre in genres]
+        if index % _NO_GENRES_EVERY == _NO_GENRES_EVERY - 1:
+            return ['(no genres listed)']
+        if index % _IMAX_EVERY == _IMAX_EVERY - 1:
+            genres.append('IMAX')
+        return genres
 
     def _write_movies(self, stream, movies: Dict[str, np.ndarray]) -> None:
+        writer = csv.writer(stream, lineterminator='\n')
         for index in range(self._num_movies):
             movie_id = index + 1
-            year = movies['year'][index]
-            if index % _ACCENTED_TITLE_EVERY == 0:
-                name = _ACCENTED_TITLES[index // _ACCENTED_TITLE_EVERY % len(_ACCENTED_TITLES)]
+            title = self._movie_title(movies, index)
+            if self._format == contract.FORMAT_100K:
+                year = movies['year'][index]
+                flags = movies['genres'][index].astype(np.int8)
+                genre_flags = '|'.join(map(str, flags.tolist()))
+                stream.write(f'{movie_id}|{title}|01-Jan-{year}||'
+                             f'http://example.com/movie/{movie_id}|{genre_flags}\n')
+            elif self._format == contract.FORMAT_CSV:
+                writer.writerow([movie_id, title, '|'.join(self._movie_genres(movies, index))])
             else:
-                first, second = movies['words'][index]
-                name = f'{_TITLE_WORDS[0][first]} {_TITLE_WORDS[1][second]} {movie_id}'
-            flags = movies['genres'][index].astype(np.int8)
-            genre_flags = '|'.join(map(str, flags.tolist()))
-            stream.write(f'{movie_id}|{name} ({year})|01-Jan-{year}||'
-                         f'http://example.com/movie/{movie_id}|{genre_flags}\n')
+                stream.write(f'{movie_id}::{title}::'
+                             f'{"|".join(self._movie_genres(movies, index))}\n')
+
+    def _write_tags(self, stream, popularity: np.ndarray, activity: np.ndarray) -> None:
+        """Tag rows: popular movies and active users tag the most."""
+        rng = self._later_rng
+        count = max(1, self._parameters['num_ratings'] // _RATINGS_PER_TAG)
+        users = rng.choice(self._num_users, count, p=activity) + 1
+        movies = rng.choice(self._num_movies, count, p=popularity) + 1
+        # A movie's tags lean towards a few of its own, so that it has a most frequent tag.
+        tags = (movies * 7 + rng.geometric(0.5, count)) % len(_TAGS)
+        first, last = _TIMESTAMP_SPANS[self._format]
+        timestamps = rng.integers(first, last + 1, count)
+        rows = zip(users.tolist(), movies.tolist(), (_TAGS[tag] for tag in tags.tolist()),
+                   timestamps.tolist())
+        if self._format == contract.FORMAT_CSV:
+            csv.writer(stream, lineterminator='\n').writerows(rows)
+        else:
+            stream.writelines(f'{user}::{movie}::{tag}::{timestamp}\n'
+                              for user, movie, tag, timestamp in rows)
 
 
-def _write_rows(stream, columns: List[np.ndarray]) -> None:
+def _write_rows(stream, row_format: str, columns: List[np.ndarray]) -> None:
     if not columns[0].size:
         return
-    stream.write('\n'.join(map('%d\t%d\t%d\t%d'.__mod__,
+    stream.write('\n'.join(map(row_format.__mod__,
                                zip(*(column.tolist() for column in columns)))))
     stream.write('\n')

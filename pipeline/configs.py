@@ -16,6 +16,7 @@ SPLIT_BUCKETS = (72, 8, 20)  # train / eval / test percentages
 # By a hash of (user, movie); --split time cuts at timestamp quantiles, so test is the future.
 DEFAULT_SPLIT = contract.SPLIT_HASH
 DEFAULT_SYNTHETIC_RATINGS = 100_000
+DEFAULT_SYNTHETIC_FORMAT = contract.FORMAT_100K
 
 DEFAULT_OUTPUT_DIR = 'output'
 # Under the output dir locally, under the pipeline root on Kubeflow: the pushed models.

@@ -44,8 +44,9 @@ def resolve_data(args: argparse.Namespace, output_dir: OutputDir) -> Data:
     if args.source == flags.SYNTHETIC:
         from datasets import synthetic
         directory = output_dir.synthetic_data(
-            f'{args.synthetic_ratings}-ratings-seed{args.seed}')
-        synthetic.write_grouplens(directory, args.synthetic_ratings, seed=args.seed)
+            f'{args.synthetic_format}-{args.synthetic_ratings}-ratings-seed{args.seed}')
+        synthetic.write_grouplens(directory, args.synthetic_ratings, seed=args.seed,
+                                  data_format=args.synthetic_format)
         return Data(args.source, directory)
     if args.data_dir:
         from components import filesystem
