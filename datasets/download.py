@@ -12,10 +12,14 @@ from typing import Optional
 from components.movielens.errors import BadInputError, DATA_DIR_FLAG
 
 _BASE_URL = 'https://files.grouplens.org/datasets/movielens'
-# The sha256 of each variant's zip.
+# The sha256 of each variant's zip: the releases whose checksums TFDS records. (ml-10m,
+# ml-32m and ml-latest are not among them: pass a copy with --data-dir.)
 VARIANTS = {
     'ml-100k': '50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229',
     'ml-1m': 'a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20',
+    'ml-20m': '96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3',
+    'ml-25m': '8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa',
+    'ml-latest-small': '696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436',
 }
 
 
@@ -28,7 +32,8 @@ def fetch_grouplens(cache_dir: str, variant: str = 'ml-100k', *, url: Optional[s
     """
     if variant not in VARIANTS:
         raise BadInputError(f'MovieLens variant {variant!r} is not one of '
-                            f'{", ".join(VARIANTS)}')
+                            f'{", ".join(VARIANTS)}, whose checksums are known. Download it '
+                            f'yourself and pass it with {DATA_DIR_FLAG}.')
     import tensorflow as tf
 
     url = url or f'{_BASE_URL}/{variant}.zip'

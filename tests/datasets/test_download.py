@@ -86,6 +86,12 @@ def test_official_checksums_are_the_ones_tfds_records():
         assert recorded[f'{variant}.zip'] == digest
 
 
+def test_official_checksums_cover_the_releases_tfds_records():
+    assert set(VARIANTS) == {'ml-100k', 'ml-1m', 'ml-20m', 'ml-25m', 'ml-latest-small'}
+
+
 def test_unknown_variant(tmp_path):
-    with pytest.raises(BadInputError, match="variant 'ml-20m' is not one of ml-100k, ml-1m"):
-        fetch_grouplens(str(tmp_path), 'ml-20m')
+    with pytest.raises(BadInputError, match="variant 'ml-10m' is not one of ml-100k, ml-1m, "
+                                            "ml-20m, ml-25m, ml-latest-small, whose checksums "
+                                            "are known.*--data-dir"):
+        fetch_grouplens(str(tmp_path), 'ml-10m')
