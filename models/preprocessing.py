@@ -46,12 +46,14 @@ def frequency_rank_bucket(index, index_feature):
 
 
 def preprocessing_fn(inputs):
-    """Maps raw MovieLens features to the model's indices and scaled numbers."""
+    """Maps raw MovieLens features to the model's indices and scaled numbers.
+
+    The user side features exist only in the releases with a users file (100K, 1M): the
+    raw metadata (the curated schema of the release) says which are there, and each index
+    is made only from a feature that is.
+    """
     user_id = _squeeze(inputs[features.USER_ID])
     movie_title = _squeeze(inputs[features.MOVIE_TITLE])
-    zip_prefix = tf.strings.substr(_squeeze(inputs[features.USER_ZIP_CODE]), 0,
-                                   ZIP_PREFIX_LENGTH)
-    age_bucket = tf.strings.as_string(_squeeze(inputs[features.BUCKETIZED_USER_AGE]))
 
     year = release_year(movie_title)
     known_year = tf.math.is_finite(year)
@@ -62,16 +64,9 @@ def preprocessing_fn(inputs):
 
     user_index = _vocabulary_index(user_id, features.USER_INDEX)
     movie_index = _vocabulary_index(movie_title, features.MOVIE_INDEX)
-    return {
+    outputs = {
         features.USER_INDEX: user_index,
         features.MOVIE_INDEX: movie_index,
-        features.USER_GENDER_INDEX: _vocabulary_index(
-            _squeeze(inputs[features.USER_GENDER]), features.USER_GENDER_INDEX),
-        features.USER_AGE_INDEX: _vocabulary_index(age_bucket, features.USER_AGE_INDEX),
-        features.USER_OCCUPATION_INDEX: _vocabulary_index(
-            _squeeze(inputs[features.USER_OCCUPATION_TEXT]), features.USER_OCCUPATION_INDEX),
-        features.USER_ZIP_PREFIX_INDEX: _vocabulary_index(zip_prefix,
-                                                          features.USER_ZIP_PREFIX_INDEX),
         features.MOVIE_GENRE_INDICES: _vocabulary_index(
             inputs[features.MOVIE_GENRES], features.MOVIE_GENRE_INDICES),
         features.MOVIE_YEAR: scaled_year,
@@ -80,3 +75,17 @@ def preprocessing_fn(inputs):
                                                                 features.MOVIE_INDEX),
         features.LABEL: _squeeze(inputs[features.LABEL]),
     }
+    user_side_values = {
+        features.USER_GENDER_INDEX: (features.USER_GENDER, _squeeze),
+        features.USER_AGE_INDEX: (features.BUCKETIZED_USER_AGE,
+                                  lambda ages: tf.strings.as_string(_squeeze(ages))),
+        features.USER_OCCUPATION_INDEX: (features.USER_OCCUPATION_TEXT, _squeeze),
+        features.USER_ZIP_PREFIX_INDEX: (
+            features.USER_ZIP_CODE,
+            lambda codes: tf.strings.substr(_squeeze(codes), 0, ZIP_PREFIX_LENGTH)),
+    }
+    for index_feature, (raw_feature, values) in user_side_values.items():
+        if raw_feature in inputs:
+            outputs[index_feature] = _vocabulary_index(values(inputs[raw_feature]),
+                                                       index_feature)
+    return outputs

@@ -95,9 +95,11 @@ def concatenate(batches) -> Dict[str, np.ndarray]:
 
 
 def vocabulary_sizes(tf_transform_output) -> Dict[str, int]:
-    """Index count of each categorical transformed feature, its OOV bucket included."""
+    """Index count of each categorical transformed feature, its OOV bucket included; only
+    of those the release has (the user side features are in 100K and 1M alone)."""
+    made = tf_transform_output.transformed_feature_spec()
     return {key: tf_transform_output.vocabulary_size_by_name(name) + features.NUM_OOV_BUCKETS
-            for key, name in features.VOCABULARY_OF.items()}
+            for key, name in features.VOCABULARY_OF.items() if key in made}
 
 
 def rated_movies_sample(user_index: np.ndarray, movie_index: np.ndarray, users: int,
@@ -141,7 +143,7 @@ def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int],
                                                          implicit_feedback_limit, seed)
     return ranking_model.CatalogTables(
         user_features={name: table(user_index, users, train[name], sizes[name] - 1)
-                       for name in features.USER_SIDE_FEATURES},
+                       for name in features.USER_SIDE_FEATURES if name in train},
         movie_genres=table(movie_index, movies, genres, genre_padding),
         movie_year=table(movie_index, movies, train[features.MOVIE_YEAR].astype(np.float32),
                          0.0),
