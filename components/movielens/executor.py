@@ -11,7 +11,7 @@ import collections
 import dataclasses
 import datetime
 import os
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from absl import logging
 import apache_beam as beam
@@ -34,6 +34,7 @@ from components import filesystem
 from components.movielens import contract
 from components.movielens import errors
 from components.movielens import grouplens
+from components.movielens import reads
 from components.movielens import splits
 from components.movielens import tf_examples
 from components.movielens import tfds_source
@@ -42,24 +43,14 @@ from components.movielens.errors import BadInputError
 from components.movielens.rows import Rating
 from models import features
 
-_METRICS_NAMESPACE = 'MovieLensExampleGen'
-_SKIPPED_ROWS = 'skipped_rows'
-_SKIP_REASONS = 'skip_reasons'
 _EXAMPLES_PREFIX = 'examples_'
 _SPLIT_START_PREFIX = 'start_of_'  # gauges: the first timestamp of a split, time split only
 # The time split's cut points are within this fraction of the ratings of the exact
 # quantiles (Beam's ApproximateQuantiles): ±2,500 ratings of 25M. Its memory grows with
 # 1 / epsilon, not with the data.
 _QUANTILE_EPSILON = 1e-4
-# Each shard reports its first few skip reasons, and the log shows the first few of those:
-# enough to see what is wrong without flooding the log or the metrics.
-_REASONS_PER_SHARD = 5
+# The log shows the first few reasons for skipped rows.
 _REASONS_LOGGED = 5
-
-# What the rows of a shard are: all ratings, or the base or test file of a predefined split.
-_ALL_ROWS = 'all'
-_BASE_ROWS = 'base'
-_TEST_ROWS = 'test'
 
 Splitter = Callable[[Rating], str]
 
@@ -170,78 +161,9 @@ def _pair_splitters(buckets: List[int],
     """How each kind of rows is split by hash: all ratings, or a predefined split's files."""
     if predefined_split:
         # The train file holds train and eval, in the ratio of their buckets.
-        return {_BASE_ROWS: _ByPair(splits.HashSplitter(features.SPLITS[:2], buckets[:2])),
-                _TEST_ROWS: _ByPair(splits.FixedSplit(features.TEST_SPLIT))}
-    return {_ALL_ROWS: _ByPair(splits.HashSplitter(features.SPLITS, buckets))}
-
-
-class _GroupLensRows:
-    """The good rating rows of shards of a GroupLens release, joined with their movie and
-    user; bad rows fail the run, or are skipped (and counted, if count_skipped)."""
-
-    def __init__(self, layout: grouplens.Layout, movies: Dict[str, grouplens.Movie],
-                 users: Optional[Dict[str, grouplens.User]], skip_bad_rows: bool,
-                 count_skipped: bool):
-        self._format = layout.format
-        self._movie_file = layout.movies.name
-        self._user_file = layout.users.name if layout.users else None
-        self._movies = movies
-        self._users = users
-        self._skip_bad_rows = skip_bad_rows
-        self._count_skipped = count_skipped
-        self._skipped = Metrics.counter(_METRICS_NAMESPACE, _SKIPPED_ROWS)
-        self._reasons = Metrics.string_set(_METRICS_NAMESPACE, _SKIP_REASONS)
-
-    def setup(self):
-        self._parse = grouplens.RatingLines(self._format)
-        self._movie_features = {movie_id: tf_examples.movie_features(**movie._asdict())
-                                for movie_id, movie in self._movies.items()}
-        self._user_features = {user_id: tf_examples.user_features(**user._asdict())
-                               for user_id, user in (self._users or {}).items()}
-
-    def __call__(self, shard: grouplens.Shard) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
-        """(role, rating, movie features, user features) of each good row of the shard."""
-        reasons_reported = 0
-        for line_number, text in grouplens.read_shard(shard):
-            rating = self._parse(shard.file, line_number, text)
-            if rating is None:
-                continue  # the header
-            problem = rating if isinstance(rating, str) else self._join_problem(rating)
-            if problem:
-                if not self._skip_bad_rows:
-                    raise errors.bad_row(shard.file.name, line_number, problem)
-                if self._count_skipped:
-                    self._skipped.inc()
-                    if reasons_reported < _REASONS_PER_SHARD:
-                        self._reasons.add(f'{shard.file.name} line {line_number}: {problem}')
-                        reasons_reported += 1
-                continue
-            yield (shard.role, rating, self._movie_features[rating.movie_id],
-                   self._user_features.get(rating.user_id, b''))
-
-    def _join_problem(self, rating: Rating) -> Optional[str]:
-        if rating.movie_id not in self._movies:
-            return f'movie id {errors.quote(rating.movie_id)} is not in {self._movie_file}'
-        if self._users is not None and rating.user_id not in self._users:
-            return f'user id {errors.quote(rating.user_id)} is not in {self._user_file}'
-        return None
-
-
-class _TfdsRows:
-    """The rows of one part of a prepared TFDS MovieLens split."""
-
-    def __init__(self, settings: Settings):
-        self._data_dir = settings.data_path
-        self._tfds_name = settings.tfds_name
-
-    def setup(self):
-        pass
-
-    def __call__(self, split: str) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
-        for rating, movie, user in tfds_source.read_ratings(self._data_dir, self._tfds_name,
-                                                            split):
-            yield (_ALL_ROWS, rating, tf_examples.movie_features(**movie._asdict()),
-                   tf_examples.user_features(**user._asdict()) if user else b'')
+        return {reads.BASE_ROWS: _ByPair(splits.HashSplitter(features.SPLITS[:2], buckets[:2])),
+                reads.TEST_ROWS: _ByPair(splits.FixedSplit(features.TEST_SPLIT))}
+    return {reads.ALL_ROWS: _ByPair(splits.HashSplitter(features.SPLITS, buckets))}
 
 
 class _ToExamples(beam.DoFn):
@@ -252,7 +174,7 @@ class _ToExamples(beam.DoFn):
         super().__init__()
         self._rows = rows
         self._splitters = dict(splitters or {})
-        self._counters = {split: Metrics.counter(_METRICS_NAMESPACE, _EXAMPLES_PREFIX + split)
+        self._counters = {split: Metrics.counter(reads.METRICS_NAMESPACE, _EXAMPLES_PREFIX + split)
                           for split in features.SPLITS}
 
     def setup(self):
@@ -260,7 +182,7 @@ class _ToExamples(beam.DoFn):
 
     def process(self, work, split_starts: Optional[List[int]] = None):
         if split_starts is not None:
-            self._splitters = {_ALL_ROWS: _ByTime(splits.TimeSplitter(features.SPLITS,
+            self._splitters = {reads.ALL_ROWS: _ByTime(splits.TimeSplitter(features.SPLITS,
                                                                       split_starts))}
         for role, rating, movie, user in self._rows(work):
             split = self._splitters[role](rating)
@@ -288,53 +210,16 @@ def _split_starts(quantiles: List[int], buckets: List[int]) -> List[int]:
     """The first timestamp of eval and of test, also reported as gauges for the artifact."""
     starts = splits.cut_points(quantiles, buckets) if quantiles else [0] * (len(buckets) - 1)
     for split, start in zip(features.SPLITS[1:], starts):
-        Metrics.gauge(_METRICS_NAMESPACE, _SPLIT_START_PREFIX + split).set(start)
+        Metrics.gauge(reads.METRICS_NAMESPACE, _SPLIT_START_PREFIX + split).set(start)
     return starts
 
 
-@dataclasses.dataclass
-class _Plan:
-    """What the Beam pipeline reads, and how it turns it into rows."""
-    data_format: str  # one of contract.FORMATS
-    work: List[Any]  # shards of ratings files, or parts of a TFDS split
-    rows: Any  # work unit -> rows (_GroupLensRows or _TfdsRows)
-    first_pass_rows: Any  # the same rows, not counting skipped ones
+def _plan(settings: Settings) -> reads.Plan:
+    return reads.plan(settings.source, settings.data_path, settings.tfds_name,
+                      settings.predefined_split, settings.skip_bad_rows)
 
 
-def _plan(settings: Settings) -> _Plan:
-    """Reads the small tables and plans the reads of the ratings, on the driver."""
-    if settings.source == TFDS:
-        data_format = TFDS_FORMATS[settings.tfds_name.partition(':')[0]]
-        logging.info('TFDS %s, made from the MovieLens %s format.', settings.tfds_name,
-                     data_format)
-        rows = _TfdsRows(settings)
-        return _Plan(data_format, tfds_source.plan_reads(settings.data_path, settings.tfds_name),
-                     rows, rows)
-    layout = grouplens.locate(settings.data_path)
-    movies = grouplens.read_movies(layout)
-    users = grouplens.read_users(layout)
-    movie_tags = grouplens.read_tags(layout, features.MOVIE_TAGS_LIMIT)
-    movies = {movie_id: movie._replace(tags=movie_tags.get(movie_id, ()))
-              for movie_id, movie in movies.items()}
-    if settings.predefined_split:
-        train, test = layout.predefined_split(settings.predefined_split)
-        shards = (grouplens.plan_shards(train, _BASE_ROWS) +
-                  grouplens.plan_shards(test, _TEST_ROWS))
-    else:
-        shards = grouplens.plan_shards(layout.ratings, _ALL_ROWS)
-    tagged = sum(bool(movie.tags) for movie in movies.values())
-    logging.info(
-        'MovieLens %s release (format %s) in %s: %d movies (%s), %s, ratings in %d shards.',
-        layout.release.name, layout.format, layout.folder, len(movies),
-        f'{tagged} with tags from {layout.tags.name}' if layout.tags else 'no tags file',
-        f'{len(users)} users' if users is not None else 'no users file, so no user features',
-        len(shards))
-    return _Plan(layout.format, shards,
-                 _GroupLensRows(layout, movies, users, settings.skip_bad_rows, True),
-                 _GroupLensRows(layout, movies, users, settings.skip_bad_rows, False))
-
-
-def _examples_by_split(pipeline: beam.Pipeline, plan: _Plan, settings: Settings,
+def _examples_by_split(pipeline: beam.Pipeline, plan: reads.Plan, settings: Settings,
                        buckets: List[int]) -> Dict[str, beam.pvalue.PCollection]:
     """The Beam steps from the plan to the serialised examples of each split."""
     work = (pipeline
@@ -371,7 +256,7 @@ class _Outcome:
 
 
 def _outcome(result: PipelineResult) -> _Outcome:
-    query = result.metrics().query(MetricsFilter().with_namespace(_METRICS_NAMESPACE))
+    query = result.metrics().query(MetricsFilter().with_namespace(reads.METRICS_NAMESPACE))
 
     def value(metric):
         # Some runners only report attempted values.
@@ -388,7 +273,7 @@ def _outcome(result: PipelineResult) -> _Outcome:
               if gauge.key.metric.name.startswith(_SPLIT_START_PREFIX)}
     return _Outcome(
         examples={split: counters[_EXAMPLES_PREFIX + split] for split in features.SPLITS},
-        skipped_rows=counters[_SKIPPED_ROWS],
+        skipped_rows=counters[reads.SKIPPED_ROWS],
         skip_reasons=sorted(reasons, key=_line_order)[:_REASONS_LOGGED],
         split_starts=starts)
 

@@ -1,0 +1,142 @@
+"""What MovieLensExampleGen reads: planned on the driver (the small tables read whole, the
+ratings cut into work units), and the rows each work unit yields on a Beam worker.
+
+A work unit is a shard of a GroupLens ratings file or a part of a prepared TFDS split; its
+rows are (role, rating, movie features, user features), with the features serialised once
+per movie and user. Bad rating rows fail the run, or are skipped and counted.
+"""
+import dataclasses
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from absl import logging
+from apache_beam.metrics.metric import Metrics
+
+from components.movielens import errors, grouplens, tf_examples, tfds_source
+from components.movielens.contract import TFDS, TFDS_FORMATS
+from components.movielens.rows import Rating
+from models import features
+
+# Beam metrics of the rows: how many were skipped, and why (the first few of each shard,
+# enough to see what is wrong without flooding the log or the metrics).
+METRICS_NAMESPACE = 'MovieLensExampleGen'
+SKIPPED_ROWS = 'skipped_rows'
+SKIP_REASONS = 'skip_reasons'
+REASONS_PER_SHARD = 5
+
+# What the rows of a work unit are: all ratings, or the train or test file of a predefined
+# split.
+ALL_ROWS = 'all'
+BASE_ROWS = 'base'
+TEST_ROWS = 'test'
+
+
+class GroupLensRows:
+    """The good rating rows of shards of a GroupLens release, joined with their movie and
+    user; bad rows fail the run, or are skipped (and counted, if count_skipped)."""
+
+    def __init__(self, layout: grouplens.Layout, movies: Dict[str, grouplens.Movie],
+                 users: Optional[Dict[str, grouplens.User]], skip_bad_rows: bool,
+                 count_skipped: bool):
+        self._format = layout.format
+        self._movie_file = layout.movies.name
+        self._user_file = layout.users.name if layout.users else None
+        self._movies = movies
+        self._users = users
+        self._skip_bad_rows = skip_bad_rows
+        self._count_skipped = count_skipped
+        self._skipped = Metrics.counter(METRICS_NAMESPACE, SKIPPED_ROWS)
+        self._reasons = Metrics.string_set(METRICS_NAMESPACE, SKIP_REASONS)
+
+    def setup(self):
+        self._parse = grouplens.RatingLines(self._format)
+        self._movie_features = {movie_id: tf_examples.movie_features(**movie._asdict())
+                                for movie_id, movie in self._movies.items()}
+        self._user_features = {user_id: tf_examples.user_features(**user._asdict())
+                               for user_id, user in (self._users or {}).items()}
+
+    def __call__(self, shard: grouplens.Shard) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
+        """(role, rating, movie features, user features) of each good row of the shard."""
+        reasons_reported = 0
+        for line_number, text in grouplens.read_shard(shard):
+            rating = self._parse(shard.file, line_number, text)
+            if rating is None:
+                continue  # the header
+            problem = rating if isinstance(rating, str) else self._join_problem(rating)
+            if problem:
+                if not self._skip_bad_rows:
+                    raise errors.bad_row(shard.file.name, line_number, problem)
+                if self._count_skipped:
+                    self._skipped.inc()
+                    if reasons_reported < REASONS_PER_SHARD:
+                        self._reasons.add(f'{shard.file.name} line {line_number}: {problem}')
+                        reasons_reported += 1
+                continue
+            yield (shard.role, rating, self._movie_features[rating.movie_id],
+                   self._user_features.get(rating.user_id, b''))
+
+    def _join_problem(self, rating: Rating) -> Optional[str]:
+        if rating.movie_id not in self._movies:
+            return f'movie id {errors.quote(rating.movie_id)} is not in {self._movie_file}'
+        if self._users is not None and rating.user_id not in self._users:
+            return f'user id {errors.quote(rating.user_id)} is not in {self._user_file}'
+        return None
+
+
+class TfdsRows:
+    """The rows of one part of a prepared TFDS MovieLens split."""
+
+    def __init__(self, data_dir: str, tfds_name: str):
+        self._data_dir = data_dir
+        self._tfds_name = tfds_name
+
+    def setup(self):
+        pass
+
+    def __call__(self, split: str) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
+        for rating, movie, user in tfds_source.read_ratings(self._data_dir, self._tfds_name,
+                                                            split):
+            yield (ALL_ROWS, rating, tf_examples.movie_features(**movie._asdict()),
+                   tf_examples.user_features(**user._asdict()) if user else b'')
+
+
+@dataclasses.dataclass
+class Plan:
+    """What the Beam pipeline reads, and how it turns it into rows."""
+    data_format: str  # one of contract.FORMATS
+    work: List[Any]  # shards of ratings files, or parts of a TFDS split
+    rows: Any  # work unit -> rows (GroupLensRows or TfdsRows)
+    first_pass_rows: Any  # the same rows, not counting skipped ones
+
+
+def plan(source: str, data_path: str, tfds_name: Optional[str], predefined_split: Optional[str],
+         skip_bad_rows: bool) -> Plan:
+    """Reads the small tables and plans the reads of the ratings, on the driver."""
+    if source == TFDS:
+        data_format = TFDS_FORMATS[tfds_name.partition(':')[0]]
+        logging.info('TFDS %s, made from the MovieLens %s format.', tfds_name,
+                     data_format)
+        rows = TfdsRows(data_path, tfds_name)
+        return Plan(data_format, tfds_source.plan_reads(data_path, tfds_name),
+                     rows, rows)
+    layout = grouplens.locate(data_path)
+    movies = grouplens.read_movies(layout)
+    users = grouplens.read_users(layout)
+    movie_tags = grouplens.read_tags(layout, features.MOVIE_TAGS_LIMIT)
+    movies = {movie_id: movie._replace(tags=movie_tags.get(movie_id, ()))
+              for movie_id, movie in movies.items()}
+    if predefined_split:
+        train, test = layout.predefined_split(predefined_split)
+        shards = (grouplens.plan_shards(train, BASE_ROWS) +
+                  grouplens.plan_shards(test, TEST_ROWS))
+    else:
+        shards = grouplens.plan_shards(layout.ratings, ALL_ROWS)
+    tagged = sum(bool(movie.tags) for movie in movies.values())
+    logging.info(
+        'MovieLens %s release (format %s) in %s: %d movies (%s), %s, ratings in %d shards.',
+        layout.release.name, layout.format, layout.folder, len(movies),
+        f'{tagged} with tags from {layout.tags.name}' if layout.tags else 'no tags file',
+        f'{len(users)} users' if users is not None else 'no users file, so no user features',
+        len(shards))
+    return Plan(layout.format, shards,
+                 GroupLensRows(layout, movies, users, skip_bad_rows, True),
+                 GroupLensRows(layout, movies, users, skip_bad_rows, False))
