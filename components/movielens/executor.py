@@ -182,8 +182,8 @@ class _ToExamples(beam.DoFn):
 
     def process(self, work, split_starts: Optional[List[int]] = None):
         if split_starts is not None:
-            self._splitters = {reads.ALL_ROWS: _ByTime(splits.TimeSplitter(features.SPLITS,
-                                                                      split_starts))}
+            self._splitters = {
+                reads.ALL_ROWS: _ByTime(splits.TimeSplitter(features.SPLITS, split_starts))}
         for role, rating, movie, user in self._rows(work):
             split = self._splitters[role](rating)
             self._counters[split].inc()

@@ -113,11 +113,9 @@ def plan(source: str, data_path: str, tfds_name: Optional[str], predefined_split
     """Reads the small tables and plans the reads of the ratings, on the driver."""
     if source == TFDS:
         data_format = TFDS_FORMATS[tfds_name.partition(':')[0]]
-        logging.info('TFDS %s, made from the MovieLens %s format.', tfds_name,
-                     data_format)
+        logging.info('TFDS %s, made from the MovieLens %s format.', tfds_name, data_format)
         rows = TfdsRows(data_path, tfds_name)
-        return Plan(data_format, tfds_source.plan_reads(data_path, tfds_name),
-                     rows, rows)
+        return Plan(data_format, tfds_source.plan_reads(data_path, tfds_name), rows, rows)
     layout = grouplens.locate(data_path)
     movies = grouplens.read_movies(layout)
     users = grouplens.read_users(layout)
@@ -138,5 +136,5 @@ def plan(source: str, data_path: str, tfds_name: Optional[str], predefined_split
         f'{len(users)} users' if users is not None else 'no users file, so no user features',
         len(shards))
     return Plan(layout.format, shards,
-                 GroupLensRows(layout, movies, users, skip_bad_rows, True),
-                 GroupLensRows(layout, movies, users, skip_bad_rows, False))
+                GroupLensRows(layout, movies, users, skip_bad_rows, True),
+                GroupLensRows(layout, movies, users, skip_bad_rows, False))
