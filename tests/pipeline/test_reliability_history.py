@@ -208,7 +208,7 @@ def test_skipped_rows_are_counted_in_log_summary_and_artifact(killed, resumed, o
     assert sum(summary['data']['split_counts'].values()) == RATINGS
     examples = run_record.RunRecord(store(output_dir)).outputs(
         'MovieLensExampleGen')['examples'][0]
-    assert examples.custom_properties[SKIPPED_ROWS_PROPERTY].int_value == len(BAD_ROWS)
+    assert examples.get_int_custom_property(SKIPPED_ROWS_PROPERTY) == len(BAD_ROWS)
     assert f'Skipped {len(BAD_ROWS)} bad rating rows (--skip-bad-rows)' in stdout
 
 
