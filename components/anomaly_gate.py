@@ -25,13 +25,13 @@ def describe_anomalies(anomalies: standard_artifacts.ExampleAnomalies, split_nam
     lines = []
     for split in split_names:
         path = os.path.join(artifact_utils.get_split_uri([anomalies], split), ANOMALIES_FILE)
-        anomalies = anomalies_pb2.Anomalies()
-        anomalies.ParseFromString(io_utils.read_bytes_file(path))
-        for feature, info in sorted(anomalies.anomaly_info.items()):
+        found = anomalies_pb2.Anomalies()
+        found.ParseFromString(io_utils.read_bytes_file(path))
+        for feature, info in sorted(found.anomaly_info.items()):
             lines.append(f'{split}: feature {feature!r}: {info.short_description}. '
                          f'{info.description}')
-        if anomalies.HasField('dataset_anomaly_info'):
-            info = anomalies.dataset_anomaly_info
+        if found.HasField('dataset_anomaly_info'):
+            info = found.dataset_anomaly_info
             lines.append(f'{split}: dataset: {info.short_description}. {info.description}')
     return lines
 
