@@ -356,7 +356,8 @@ def timings(run: Run) -> Timings:
                  else record.CACHED if timing['cached'] else record.DONE)
         # To 0.1 s: then a rerun from the cache, whose components take next to nothing,
         # mostly has the same chart as the one before, and reuses it.
-        rows.append(TimingRow(node_id, state, round(timing['seconds'], 1)))
+        rows.append(TimingRow(node_id, state, round(timing['seconds'], 1),
+                              cached=state == record.CACHED, failed=state == record.FAILED))
     failed = run.failed()
     return Timings(tuple(rows), failed[0] if failed else None)
 

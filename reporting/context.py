@@ -236,6 +236,8 @@ class TimingRow:
     component: str
     state: str  # runs/record.py's word: done, cached, FAILED, ...
     seconds: float  # to 0.1 s, as shown
+    cached: bool
+    failed: bool
 
 
 @dataclasses.dataclass(frozen=True)

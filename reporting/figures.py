@@ -12,7 +12,6 @@ import numpy as np
 
 from reporting.context import (Image, LongTail, PredictionSample, Ratings, RmseComparison,
                                Slices, Timings, Training)
-from runs import record
 
 DPI = 100
 FULL_WIDTH = 11.4  # inches at DPI
@@ -176,12 +175,12 @@ def predictions(data: PredictionSample):
 
 def timings(data: Timings):
     figure, ax = _new(0.3 * len(data.rows) + 1.0, width=6.4)
-    colours = {record.CACHED: COLOURS['cached'], record.FAILED: COLOURS['bad']}
     ax.barh([row.component for row in data.rows], [row.seconds for row in data.rows],
-            color=[colours.get(row.state, COLOURS['model']) for row in data.rows], height=0.6)
+            color=[COLOURS['bad'] if row.failed else COLOURS['cached'] if row.cached
+                   else COLOURS['model'] for row in data.rows], height=0.6)
     longest = max(row.seconds for row in data.rows)
     for y, row in enumerate(data.rows):
-        suffix = f' ({row.state})' if row.state != record.DONE else ''
+        suffix = f' ({row.state})' if row.cached or row.failed else ''
         ax.text(row.seconds + longest * 0.005, y, f'{row.seconds:.1f} s{suffix}', va='center',
                 fontsize=9)
     ax.invert_yaxis()
@@ -201,6 +200,6 @@ def draw(name: str, data, directory: str) -> Image:
     figure = DRAWERS[name](data)
     file_name = f'{name}.png'
     figure.savefig(os.path.join(directory, file_name), dpi=DPI)
-    width, height = (int(round(v)) for v in figure.get_size_inches() * DPI)
-    return Image(file_name, width, height)
+    # The PNG's own size: whole pixels, as Agg cuts them.
+    return Image(file_name, *figure.canvas.get_width_height())
 
