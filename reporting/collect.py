@@ -37,7 +37,7 @@ EXAMPLE_USER_ID = '42'
 # The header and the footer: the run itself, always collected anew.
 
 def header(run: Run) -> Header:
-    summary, failed = run.summary, run.failed()
+    summary, failed = run.summary, run.failed
     if failed:
         status, good = f'stopped: {failed[0]} failed', False
     elif run.failure_message:
@@ -73,7 +73,8 @@ def footer(run: Run, reused: Tuple[str, ...]) -> Footer:
 def splits(run: Run) -> Splits:
     counts = (run.summary.get('data') or {}).get('split_counts') or {}
     if not any(counts.values()):
-        raise Missing(run.absence(STATISTICS_GEN, 'statistics'))
+        run.output(STATISTICS_GEN, 'statistics')  # Missing, if that is why
+        raise Missing('The run summary, which counts the examples, could not be built.')
     total = sum(counts.values())
     return Splits(tuple(SplitCount(split, count, 100 * count / total)
                         for split, count in counts.items()),
@@ -358,7 +359,7 @@ def timings(run: Run) -> Timings:
         # mostly has the same chart as the one before, and reuses it.
         rows.append(TimingRow(node_id, state, round(timing['seconds'], 1),
                               cached=state == record.CACHED, failed=state == record.FAILED))
-    failed = run.failed()
+    failed = run.failed
     return Timings(tuple(rows), failed[0] if failed else None)
 
 

@@ -21,11 +21,12 @@ FROM_MLMD = 'MLMD (rebuilt from the run\'s record)'
 class Run:
     """The latest run of an output dir: its executions, outputs and summary, each read once."""
 
-    def __init__(self, output_dir: str, run: RunRecord, failure_message: Optional[str],
+    def __init__(self, output_dir: str, run_record: RunRecord, failure_message: Optional[str],
                  summary: Optional[Dict[str, Any]]):
         self.output_dir = output_dir
-        self.record = run
-        self.executions = run.executions()
+        self.record = run_record
+        self.executions = run_record.executions()
+        self.failed = tuple(run_record.failed())  # components whose execution failed
         self.failure_message = failure_message
         self.problems = []  # filled when even the summary cannot be built
         self._outputs = {}
@@ -73,11 +74,8 @@ class Run:
             # A half-written artifact of a broken run must not cost the whole page; the
             # parts that need a missing number say so themselves.
             self.problems.append(f'run summary: {type(error).__name__}: {error}')
-            return {'pipeline_name': configs.PIPELINE_NAME,
-                    'data': {'source': config.get('source'), 'path': config.get('data_path'),
-                             'split_counts': {}, 'skipped_rows': None},
-                    'test_rmse': None, 'eval_rmse': None, 'blessed': False, 'gate': None,
-                    'pushed_model_dir': None, 'components': run_summary.components(self.record),
+            return {'data': {'source': config.get('source'), 'path': config.get('data_path')},
+                    'components': run_summary.components(self.record),
                     'wall_seconds': round(wall_seconds, 2)}
 
     def output(self, node_id: str, key: str):
@@ -102,18 +100,13 @@ class Run:
             return None
         return artifact.id, artifact.mlmd_artifact.create_time_since_epoch
 
-    def failed(self) -> Tuple[str, ...]:
-        return tuple(node_id for node_id, execution in self.executions.items()
-                     if record.state(execution) == record.FAILED)
-
     def cached(self, node_id: str) -> bool:
         execution = self.executions.get(node_id)
         return execution is not None and record.is_cached(execution)
 
     def absence(self, node_id: str, key: str) -> str:
         """Why component `node_id` has no output `key` in this run, in words."""
-        execution = self.executions.get(node_id)
-        failed = self.failed()
+        execution, failed = self.executions.get(node_id), self.failed
         detail = ''
         if self.failure_message and self.failure_message.strip():
             detail = f' ({self.failure_message.strip().splitlines()[0]})'
