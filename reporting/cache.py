@@ -112,8 +112,17 @@ class PartCache:
                               ).hexdigest()
 
     def reuse(self, name: str, key: str, data_type: Any) -> Optional[Tuple[Any, Optional[Image]]]:
-        """(data, image) of part `name` if it was stored with `key` and its figure is intact;
-        None if it must be built."""
+        """A part of the previous report, if it may be reused.
+
+        Args:
+          name: the part's name (collect.PARTS).
+          key: the key of what the part would be drawn from now.
+          data_type: the dataclass its data is read back into.
+
+        Returns:
+          (data, image) if the part was kept with this key and its figure file is unchanged
+          since; None if it must be built.
+        """
         stored = self._previous.get(name)
         if not stored or stored.get('key') != key:
             return None
@@ -126,7 +135,14 @@ class PartCache:
                 Image(image['file'], image['width'], image['height']) if image else None)
 
     def keep(self, name: str, key: str, data: Any, image: Optional[Image]) -> None:
-        """Stores a part built whole, for the next report."""
+        """Stores a part built whole, for the next report.
+
+        Args:
+          name: the part's name (collect.PARTS).
+          key: the key of what it was drawn from.
+          data: its data, a dataclass of reporting/context.py.
+          image: its figure, whose file's digest is stored with it; None if it has none.
+        """
         self._current[name] = {'key': key, 'data': encode(data), 'image': image and dict(
             encode(image), digest=_file_digest(os.path.join(self.report_dir, image.file)))}
 

@@ -196,7 +196,16 @@ DRAWERS: Dict[str, Callable] = {
 
 
 def draw(name: str, data, directory: str) -> Image:
-    """Draws part `name`'s figure from its data into directory/<name>.png."""
+    """Draws a part's figure.
+
+    Args:
+      name: the part's name, a key of DRAWERS.
+      data: the part's data in the report context.
+      directory: where to write <name>.png.
+
+    Returns:
+      The PNG's file name and size in pixels.
+    """
     figure = DRAWERS[name](data)
     file_name = f'{name}.png'
     figure.savefig(os.path.join(directory, file_name), dpi=DPI)

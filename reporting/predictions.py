@@ -53,8 +53,17 @@ def sample(model_uri: str, test_files: Sequence[str], test_examples: int,
 
 
 def summarise(predicted: np.ndarray, actual: np.ndarray, every: int = 1) -> PredictionSample:
-    """The sample as the page shows it: RMSE, box-plot statistics per true rating, and the
-    share of each star among the rounded predictions and the true ratings."""
+    """The sample as the page shows it.
+
+    Args:
+      predicted: the model's rating of each example.
+      actual: each example's true rating, a whole star.
+      every: one example in `every` of the split was scored.
+
+    Returns:
+      The RMSE, box-plot statistics per true rating, and the share of each star among the
+      rounded predictions and the true ratings.
+    """
     stars = np.arange(features.MIN_RATING, features.MAX_RATING + 1)
     rounded = np.clip(np.round(predicted), stars[0], stars[-1])
     return PredictionSample(

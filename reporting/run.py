@@ -19,7 +19,14 @@ FROM_MLMD = 'MLMD (rebuilt from the run\'s record)'
 
 
 class Run:
-    """The latest run of an output dir: its executions, outputs and summary, each read once."""
+    """The latest run of an output dir: its executions, outputs and summary, each read once.
+
+    Args:
+      output_dir: the run's --output-dir, absolute.
+      run_record: its executions in MLMD.
+      failure_message: the error a failed run ended with, which MLMD does not keep.
+      summary: this run's summary as the runner wrote it; None to build it from MLMD.
+    """
 
     def __init__(self, output_dir: str, run_record: RunRecord, failure_message: Optional[str],
                  summary: Optional[Dict[str, Any]]):
@@ -89,9 +96,16 @@ class Run:
 
     def identity(self, node_id: str, key: str, required: bool = True
                  ) -> Optional[Tuple[int, int]]:
-        """What identifies an output in a reused part's key: its MLMD id, and its creation
-        time, since ids start again from 1 in a new metadata.sqlite. A missing output raises
-        Missing if it is required, else gives None."""
+        """What identifies an output in the key of a part drawn from it.
+
+        Args:
+          node_id: the component.
+          key: its output key.
+          required: whether a missing output raises Missing, rather than giving None.
+
+        Returns:
+          (MLMD id, creation time): ids start again from 1 in a new metadata.sqlite.
+        """
         try:
             artifact = self.output(node_id, key)
         except Missing:
