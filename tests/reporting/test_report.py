@@ -261,21 +261,18 @@ def html_of(page: Page, element_id: str) -> bytes:
     return lxml.html.tostring(page.by_id(element_id))
 
 
-def test_rerun_reuses_the_parts_of_unchanged_artifacts_as_a_rebuild_would_draw_them(
-        rerun, tmp_path):
+def test_rerun_reuses_the_parts_of_unchanged_artifacts_as_they_were_drawn(rerun, page,
+                                                                         completed_run):
     reused = rerun['page'].value('reused-parts')
     assert set(reused.split(': ', 1)[1].split(', ')) >= REUSED_ON_RERUN, reused
-
-    rebuilt_dir = copy_run(rerun['dir'], str(tmp_path / 'rebuilt'))
-    rebuilt = report.build_report(rebuilt_dir, reuse=False)
-    assert rebuilt.reused == [] and rebuilt.problems == []
-    page = read_page(rebuilt_dir)
-    assert not page.has_id('reused-parts')
-    for anchor in ('data', 'training', 'evaluation', 'model', 'timings-table'):
-        assert html_of(page, anchor) == html_of(rerun['page'], anchor), anchor
-    assert set(page.images()) == FIGURES
-    assert set(name for name in os.listdir(os.path.dirname(rebuilt.path))
-               if name.endswith('.png')) == FIGURES
+    # The first run's report drew every part anew, from the same artifacts.
+    for anchor in ('data', 'training', 'evaluation'):
+        assert html_of(rerun['page'], anchor) == html_of(page, anchor), anchor
+    assert set(rerun['page'].images()) == FIGURES
+    for name in FIGURES - {'timings.png'}:
+        with open(os.path.join(OutputDir(rerun['dir']).report, name), 'rb') as reused_file, \
+                open(os.path.join(OutputDir(completed_run).report, name), 'rb') as drawn:
+            assert reused_file.read() == drawn.read(), name
 
 
 def test_a_figure_changed_since_the_last_report_is_drawn_again(completed_run, tmp_path):
