@@ -1,5 +1,5 @@
 """What a run's artifacts hold, read into plain values: statistics, anomalies, the training
-history and the evaluation.
+history, the evaluation and the signatures of a SavedModel.
 
 The one reader of TFDV's, TFMA's and the Trainer's output files: the run summary and the
 report take their numbers from here, so that they can never disagree.
@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx import types
 from tfx.components.statistics_gen import stats_artifact_utils
@@ -18,6 +19,7 @@ from tfx.types import artifact_utils
 
 from components import anomaly_gate
 from components import rmse_metric
+from components import serving_layout
 from components.movielens import contract
 from models import artifacts as model_artifacts
 
@@ -290,3 +292,43 @@ def read_evaluation(evaluation: types.Artifact) -> Evaluation:
         missing_slices=tuple(', '.join(spec.feature_keys) or 'the whole split'
                              for spec in validation.missing_slices),
         missing_thresholds=bool(validation.missing_thresholds))
+
+
+# Signatures (a SavedModel the Trainer wrote, as pushed).
+
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    key: str
+    dtype: str  # 'string', 'float32', ...
+    shape: Optional[Tuple[int, ...]]  # -1 for a dimension of any size; None for any rank
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    name: str
+    inputs: Tuple[TensorSpec, ...]  # by key
+    outputs: Tuple[TensorSpec, ...]
+
+
+def _tensor_specs(tensors) -> Tuple[TensorSpec, ...]:
+    return tuple(TensorSpec(key, tf.dtypes.as_dtype(info.dtype).name,
+                            None if info.tensor_shape.unknown_rank
+                            else tuple(d.size for d in info.tensor_shape.dim))
+                 for key, info in sorted(tensors.items()))
+
+
+def read_signatures(saved_model_dir: str) -> Tuple[Signature, ...]:
+    """The callable signatures of a SavedModel, by name, as TF Serving reads them.
+
+    From saved_model.pb alone: the specs tf.saved_model.load would give, without loading the
+    model.
+    """
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(saved_model_dir, serving_layout.SAVED_MODEL_FILE),
+                           'rb') as f:
+        saved_model.ParseFromString(f.read())
+    return tuple(Signature(name, _tensor_specs(signature.inputs),
+                           _tensor_specs(signature.outputs))
+                 for name, signature in sorted(saved_model.meta_graphs[0].signature_def.items())
+                 # TensorFlow's own init op, not something to call.
+                 if not name.startswith('__'))
