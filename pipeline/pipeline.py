@@ -14,6 +14,7 @@ from components.anomaly_gate import AnomalyGate
 from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import baseline_resolver
 from components.movielens.component import MovieLensExampleGen
+from components.served_baseline import LatestServedModel, ServedBaselineEvaluator
 from models import features
 from pipeline import source_fingerprint
 
@@ -82,13 +83,13 @@ def create_pipeline(
         slices: Sequence[str],
         eval_batch_size: int,
         serving_model_dir: str,
-        baseline_strategy: Type[ResolverStrategy],
+        baseline_strategy: Optional[Type[ResolverStrategy]],
         metadata_connection_config=None,
         beam_pipeline_args: Optional[List[str]] = None,
         enable_cache: bool = True,
 ) -> tfx_pipeline.Pipeline:
     """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator
-    (against the last blessed model) -> Pusher.
+    (against the last blessed model, or the served one) -> Pusher.
 
     Args:
       pipeline_name: names the pipeline in MLMD and on Kubeflow.
@@ -111,8 +112,10 @@ def create_pipeline(
       serving_model_dir: where the Pusher writes blessed models, in TF Serving's layout.
       baseline_strategy: how the Evaluator's baseline is found. Locally the last blessed
         model other than the candidate, so that an unchanged rerun is served from the
-        cache; kubeflow_runner.py passes TFX's LatestBlessedModelStrategy, the only one
-        KubeflowV2DagRunner compiles (see components/baseline_resolver.py).
+        cache; for Vertex AI, TFX's LatestBlessedModelStrategy, the only one
+        KubeflowV2DagRunner compiles (see components/baseline_resolver.py). None: the
+        newest model in serving_model_dir (components/served_baseline.py), for open-source
+        Kubeflow Pipelines, which runs no resolver.
       metadata_connection_config: MLMD; None where the orchestrator provides it.
       beam_pipeline_args: arguments of every Beam component.
       enable_cache: reuse a component's earlier outputs when its inputs are unchanged.
@@ -153,14 +156,21 @@ def create_pipeline(
         eval_args=trainer_pb2.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config={'hyperparameters': hyperparameters,
                        'source': source_fingerprint.trainer_source()})
-    model_resolver = baseline_resolver(trainer.outputs['model'], baseline_strategy)
-    evaluator = Evaluator(
+    if baseline_strategy is None:
+        baseline = LatestServedModel(serving_dir=serving_model_dir)
+        evaluator_class = ServedBaselineEvaluator
+    else:
+        baseline = baseline_resolver(trainer.outputs['model'], baseline_strategy)
+        evaluator_class = Evaluator
+    # Either class keeps the id 'Evaluator', as MLMD, the run summary and the tasks know it.
+    evaluator = evaluator_class(
         examples=example_gen.outputs['examples'],
         model=trainer.outputs['model'],
-        baseline_model=model_resolver.outputs['model'],
+        baseline_model=baseline.outputs['model'],
         example_splits=[features.TEST_SPLIT],
         eval_config=eval_config(rmse_upper_bound, rmse_min_improvement, slices,
-                                eval_batch_size))
+                                eval_batch_size),
+    ).with_id('Evaluator')
     # TFX's Pusher, but a version appears only once it is completely copied; the id stays
     # 'Pusher', as MLMD, the run summary and the Kubeflow task know it.
     pusher = AtomicPusher(
@@ -174,7 +184,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    transform, trainer, model_resolver, evaluator, pusher],
+                    transform, trainer, baseline, evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args or []),
