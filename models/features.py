@@ -17,7 +17,6 @@ USER_OCCUPATION_TEXT = 'user_occupation_text'
 USER_ZIP_CODE = 'user_zip_code'
 USER_RATING = 'user_rating'
 TIMESTAMP = 'timestamp'
-MOVIE_TAGS = 'movie_tags'  # optional: the tags users applied to the movie (10M and later)
 
 LABEL = USER_RATING
 

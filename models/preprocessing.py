@@ -90,6 +90,7 @@ def preprocessing_fn(inputs):
         if source in inputs:
             outputs[index_feature] = _vocabulary_index(_user_side_values(inputs, index_feature),
                                                        index_feature)
-    # features.MOVIE_TAGS, where a release has tags, is not used yet: it would be a movie
-    # side feature like the genres, kept only if it lowers the eval RMSE.
+    # The tags users applied to a movie (movie_tags, in the releases with a tags file) are
+    # not used yet: they would be a movie side feature like the genres, kept only if they
+    # lower the eval RMSE of a release that has them.
     return outputs
