@@ -1,6 +1,6 @@
 """The tf.Transform preprocessing_fn: every vocabulary the model uses is built here, once.
 
-Analyzers run over the train split only, so a user or title first seen in eval, test or at
+Analyzers run over the train split only, so a user or movie first seen in eval, test or at
 serving time falls into the out-of-vocabulary bucket, exactly as it will in production.
 """
 import tensorflow as tf
@@ -45,13 +45,26 @@ def frequency_rank_bucket(index, index_feature):
     return tf.gather(labels, tf.searchsorted(bounds, rank, side='right'))
 
 
+def _user_side_values(inputs, index_feature):
+    """The raw values a user side feature indexes: the age bucket as a string, the zip code's
+    leading digits, the others as they are."""
+    values = _squeeze(inputs[features.USER_SIDE_FEATURE_SOURCES[index_feature]])
+    if index_feature == features.USER_AGE_INDEX:
+        return tf.strings.as_string(values)
+    if index_feature == features.USER_ZIP_PREFIX_INDEX:
+        return tf.strings.substr(values, 0, ZIP_PREFIX_LENGTH)
+    return values
+
+
 def preprocessing_fn(inputs):
-    """Maps raw MovieLens features to the model's indices and scaled numbers."""
+    """Maps raw MovieLens features to the model's indices and scaled numbers.
+
+    A user side feature is made only when the release has its raw feature (`inputs` holds
+    what the schema describes): nothing stands in for what a release does not record.
+    """
     user_id = _squeeze(inputs[features.USER_ID])
+    movie_id = _squeeze(inputs[features.MOVIE_ID])
     movie_title = _squeeze(inputs[features.MOVIE_TITLE])
-    zip_prefix = tf.strings.substr(_squeeze(inputs[features.USER_ZIP_CODE]), 0,
-                                   ZIP_PREFIX_LENGTH)
-    age_bucket = tf.strings.as_string(_squeeze(inputs[features.BUCKETIZED_USER_AGE]))
 
     year = release_year(movie_title)
     known_year = tf.math.is_finite(year)
@@ -61,17 +74,10 @@ def preprocessing_fn(inputs):
     scaled_year = tf.where(known_year, (year - year_mean) / year_std, 0.0)
 
     user_index = _vocabulary_index(user_id, features.USER_INDEX)
-    movie_index = _vocabulary_index(movie_title, features.MOVIE_INDEX)
-    return {
+    movie_index = _vocabulary_index(movie_id, features.MOVIE_INDEX)
+    outputs = {
         features.USER_INDEX: user_index,
         features.MOVIE_INDEX: movie_index,
-        features.USER_GENDER_INDEX: _vocabulary_index(
-            _squeeze(inputs[features.USER_GENDER]), features.USER_GENDER_INDEX),
-        features.USER_AGE_INDEX: _vocabulary_index(age_bucket, features.USER_AGE_INDEX),
-        features.USER_OCCUPATION_INDEX: _vocabulary_index(
-            _squeeze(inputs[features.USER_OCCUPATION_TEXT]), features.USER_OCCUPATION_INDEX),
-        features.USER_ZIP_PREFIX_INDEX: _vocabulary_index(zip_prefix,
-                                                          features.USER_ZIP_PREFIX_INDEX),
         features.MOVIE_GENRE_INDICES: _vocabulary_index(
             inputs[features.MOVIE_GENRES], features.MOVIE_GENRE_INDICES),
         features.MOVIE_YEAR: scaled_year,
@@ -80,3 +86,11 @@ def preprocessing_fn(inputs):
                                                                 features.MOVIE_INDEX),
         features.LABEL: _squeeze(inputs[features.LABEL]),
     }
+    for index_feature, source in features.USER_SIDE_FEATURE_SOURCES.items():
+        if source in inputs:
+            outputs[index_feature] = _vocabulary_index(_user_side_values(inputs, index_feature),
+                                                       index_feature)
+    # The tags users applied to a movie (movie_tags, in the releases with a tags file) are
+    # not used yet: they would be a movie side feature like the genres, kept only if they
+    # lower the eval RMSE of a release that has them.
+    return outputs

@@ -16,6 +16,7 @@ from components.baseline_resolver import baseline_resolver
 from components.movielens.component import MovieLensExampleGen
 from components.served_baseline import LatestServedModel, ServedBaselineEvaluator
 from models import features
+from models.ranking import signatures
 from pipeline import source_fingerprint
 
 # Transform traces its graph as TF1: a fraction of the time of a tf.function, and the Keras
@@ -23,41 +24,81 @@ from pipeline import source_fingerprint
 TRANSFORM_FORCE_TF_COMPAT_V1 = True
 
 
-def eval_config(rmse_upper_bound: float, rmse_min_improvement: float, slices: Sequence[str],
-                batch_size: int) -> tfma.EvalConfig:
-    """RMSE on the test split, overall and per slice, gated by an absolute bound and the
-    improvement over the last blessed model.
+def eval_config(rmse_upper_bound: Optional[float], rmse_min_improvement: float,
+                slices: Sequence[str], batch_size: int) -> tfma.EvalConfig:
+    """RMSE on the test split, overall and per slice, and the gate on the whole split.
+
+    A model is blessed only if its test RMSE beats the last blessed model's by at least
+    rmse_min_improvement (when there is one), and:
+    - with no rmse_upper_bound (the default), if it beats the user + item bias baseline
+      fitted on the same train split by at least rmse_min_improvement, on the same test
+      examples. The bias baseline's RMSE depends on the release, so this bar fits every
+      MovieLens dataset where a fixed number cannot.
+    - with an rmse_upper_bound (--rmse-threshold), if its test RMSE is at most that bound,
+      instead: the bias baseline's RMSE is still reported, but not gated on.
+
+    The candidate is rated through its `evaluate` signature, which adds the bias baseline's
+    rating to the model's (models/ranking/signatures.py). The last blessed model is rated
+    through `serving_default`, which every model ever pushed has: only the candidate's bias
+    baseline is needed.
 
     Args:
-      rmse_upper_bound: a model whose RMSE is above it is never blessed.
-      rmse_min_improvement: how much lower than the last blessed model's the RMSE must be.
-      slices: features to report the RMSE by, raw or made by Transform.
+      rmse_upper_bound: a model whose RMSE is above it is never blessed; None to hold
+        models to the bias baseline instead.
+      rmse_min_improvement: how much lower than the bar's (the last blessed model's, the
+        bias baseline's) the RMSE must be.
+      slices: features to report the RMSE by, raw or made by Transform. A raw feature that
+        a release does not have (user_gender in MovieLens 10M, ...) yields no slice.
       batch_size: examples per call of the model.
     """
-    rmse_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(upper_bound={'value': rmse_upper_bound}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.LOWER_IS_BETTER,
-            absolute={'value': -rmse_min_improvement}))
-    return tfma.EvalConfig(
+    better_than_blessed = tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.LOWER_IS_BETTER,
+        absolute={'value': -rmse_min_improvement})
+    if rmse_upper_bound is None:
+        rmse_threshold = tfma.MetricThreshold(change_threshold=better_than_blessed)
+    else:
+        rmse_threshold = tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(upper_bound={'value': rmse_upper_bound}),
+            change_threshold=better_than_blessed)
+
+    def whole_split(threshold):
+        # The gate applies to the whole test split; slices are reported, not gated, since
+        # a small slice's RMSE is too noisy to decide on.
+        return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                             threshold=threshold)]
+
+    improvement = tfma.MetricConfig(class_name=rmse_metric.BiasBaselineImprovement.__name__,
+                                    module=rmse_metric.__name__)
+    if rmse_upper_bound is None:
+        improvement.per_slice_thresholds.extend(whole_split(tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                lower_bound={'value': rmse_min_improvement}))))
+
+    def model_spec(name, signature, is_baseline):
         # transform_features gives TFMA the activity and popularity buckets to slice by.
         # tf_generic: TFMA calls only the SavedModel's signatures, so it need not revive the
         # Keras model (it would, twice, only to learn that it is Keras).
-        model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=features.LABEL,
-                                    model_type='tf_generic',
-                                    preprocessing_function_names=['transform_features'],
-                                    inference_batch_size=batch_size)],
+        return tfma.ModelSpec(name=name, signature_name=signature, is_baseline=is_baseline,
+                              label_key=features.LABEL, prediction_key=rmse_metric.PREDICTION_KEY,
+                              model_type='tf_generic',
+                              preprocessing_function_names=[signatures.TRANSFORM_FEATURES],
+                              inference_batch_size=batch_size)
+
+    return tfma.EvalConfig(
+        # Both specs, so that each model is rated through its own signature; the Evaluator
+        # drops the baseline's when there is no blessed model yet.
+        model_specs=[model_spec(tfma.CANDIDATE_KEY, signatures.EVALUATE, False),
+                     model_spec(tfma.BASELINE_KEY, signatures.SERVING_DEFAULT, True)],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key])
                                               for key in slices],
         metrics_specs=[tfma.MetricsSpec(metrics=[
-            # The gate applies to the whole test split; slices are reported, not gated, since
-            # a small slice's RMSE is too noisy to decide on. Ours, not Keras's, and it also
-            # reports the mean absolute error and the example count: see rmse_metric.py.
+            # Ours, not Keras's: one pass gives the RMSE, the mean absolute error, the
+            # example count and the bias baseline's RMSE; see rmse_metric.py.
             tfma.MetricConfig(
                 class_name=rmse_metric.RootMeanSquaredError.__name__,
                 module=rmse_metric.__name__,
-                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                    slicing_specs=[tfma.SlicingSpec()], threshold=rmse_threshold)]),
+                per_slice_thresholds=whole_split(rmse_threshold)),
+            improvement,
         ])],
         # The metrics above are all we need; TFMA's default would re-run the Keras model's
         # own compiled metrics, which expect transformed inputs rather than raw examples.
@@ -78,7 +119,7 @@ def create_pipeline(
         run_fn: str,
         hyperparameters: Dict[str, Any],
         train_steps: Optional[int],
-        rmse_upper_bound: float,
+        rmse_upper_bound: Optional[float],
         rmse_min_improvement: float,
         slices: Sequence[str],
         eval_batch_size: int,
@@ -105,8 +146,10 @@ def create_pipeline(
       run_fn: dotted path of the Trainer's run_fn.
       hyperparameters: the model's settings (models/ranking/hyperparameters.py).
       train_steps: a cap on training steps, or None.
-      rmse_upper_bound: a model whose test RMSE is above it is never blessed.
-      rmse_min_improvement: how much a model must beat the last blessed one by.
+      rmse_upper_bound: a model whose test RMSE is above it is never blessed; None (the
+        default) holds it to the user + item bias baseline instead (see eval_config).
+      rmse_min_improvement: how much a model must beat the last blessed one, and the bias
+        baseline, by.
       slices: features the Evaluator reports the RMSE by.
       eval_batch_size: examples per model call in the Evaluator.
       serving_model_dir: where the Pusher writes blessed models, in TF Serving's layout.

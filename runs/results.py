@@ -27,6 +27,12 @@ from models import artifacts as model_artifacts
 RMSE_KEY = rmse_metric.RMSE_NAME
 RMSE_DIFF_KEY = f'{RMSE_KEY}_diff'
 EXAMPLE_COUNT_KEY = rmse_metric.EXAMPLE_COUNT_NAME
+# The user + item bias baseline's RMSE on the same examples, and how much lower the model's is.
+BIAS_BASELINE_RMSE_KEY = rmse_metric.BIAS_BASELINE_RMSE_NAME
+IMPROVEMENT_KEY = rmse_metric.IMPROVEMENT_NAME
+# The key each of our metric classes is thresholded by.
+_KEY_OF_METRIC = {rmse_metric.RootMeanSquaredError.__name__: RMSE_KEY,
+                  rmse_metric.BiasBaselineImprovement.__name__: IMPROVEMENT_KEY}
 
 
 # Statistics (StatisticsGen).
@@ -153,6 +159,7 @@ class SliceMetrics:
     rmse: float
     count: float
     rmse_diff: Optional[float]  # the candidate's minus the baseline's, with a baseline
+    bias_baseline_rmse: Optional[float] = None  # the user + item bias baseline's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +196,9 @@ class Evaluation:
     failures: Tuple[Failure, ...]
     missing_slices: Tuple[str, ...]
     missing_thresholds: bool
+    # The user + item bias baseline's, fitted on the same train split; None for a model
+    # exported without it.
+    bias_baseline_rmse: Optional[float] = None
 
     def threshold_of(self, metric: str) -> Optional[Threshold]:
         return next((t for t in self.thresholds if t.metric == metric), None)
@@ -208,6 +218,13 @@ class Evaluation:
             return None
         return -threshold.change
 
+    @property
+    def min_improvement_over_bias_baseline(self) -> Optional[float]:
+        """How much lower than the bias baseline's the RMSE had to be; None when the bias
+        baseline was reported but not gated on (--rmse-threshold)."""
+        threshold = self.threshold_of(IMPROVEMENT_KEY)
+        return threshold.lower_bound if threshold else None
+
 
 def _threshold(metric: str, threshold) -> Threshold:
     value, change = threshold.value_threshold, threshold.change_threshold
@@ -225,8 +242,7 @@ def _overall_thresholds(eval_config) -> Tuple[Threshold, ...]:
     thresholds = []
     for metrics_spec in eval_config.metrics_specs:
         for metric in metrics_spec.metrics:
-            name = RMSE_KEY if metric.class_name == rmse_metric.RootMeanSquaredError.__name__ \
-                else metric.class_name
+            name = _KEY_OF_METRIC.get(metric.class_name, metric.class_name)
             if metric.HasField('threshold'):
                 thresholds.append(_threshold(name, metric.threshold))
             for per_slice in metric.per_slice_thresholds:
@@ -260,7 +276,8 @@ def read_evaluation(evaluation: types.Artifact) -> Evaluation:
         if RMSE_KEY in values:
             slices.append(SliceMetrics(tuple(slice_key), values[RMSE_KEY],
                                        values.get(EXAMPLE_COUNT_KEY, 0.0),
-                                       values.get(RMSE_DIFF_KEY)))
+                                       values.get(RMSE_DIFF_KEY),
+                                       values.get(BIAS_BASELINE_RMSE_KEY)))
     slices.sort(key=lambda s: s.key != ())
     overall = next((s for s in slices if s.key == ()), None)
     baseline_rmse = None
@@ -291,7 +308,8 @@ def read_evaluation(evaluation: types.Artifact) -> Evaluation:
         failures=tuple(failures),
         missing_slices=tuple(', '.join(spec.feature_keys) or 'the whole split'
                              for spec in validation.missing_slices),
-        missing_thresholds=bool(validation.missing_thresholds))
+        missing_thresholds=bool(validation.missing_thresholds),
+        bias_baseline_rmse=overall.bias_baseline_rmse if overall else None)
 
 
 # Signatures (a SavedModel the Trainer wrote, as pushed).

@@ -44,9 +44,10 @@ def training_rows():
 def serving_dir(tmp_path_factory):
     """<tmp>/serving_model with version 1, a newer copy in progress and a temporary dir."""
     workdir = tmp_path_factory.mktemp('rank_cli')
-    transform_output = data.run_transform(str(workdir / 'transform'), training_rows())
+    rows = training_rows()
+    transform_output = data.run_transform(str(workdir / 'transform'), rows)
     serving = workdir / 'serving_model'
-    data.save_serving_model(transform_output, str(serving / '1'))
+    data.save_serving_model(transform_output, str(serving / '1'), raw_rows=rows)
     (serving / '7').mkdir()  # a push still being copied: no saved_model.pb yet
     (serving / '9.tmp').mkdir()
     (serving / '9.tmp' / 'saved_model.pb').write_bytes(b'not a model')
@@ -111,9 +112,11 @@ def test_json_marks_an_unknown_user_and_title(serving_dir):
     assert result.returncode == 0, result.stderr
     ranking = json.loads(result.stdout)
     assert [set(row) for row in ranking] == [
-        {'movie_title', 'score', 'known_title', 'known_user'}] * 2
+        {'movie_title', 'movie_id', 'score', 'known_title', 'known_user'}] * 2
     assert {row['movie_title']: row['known_title'] for row in ranking} == {
         CATALOG[3]: True, UNKNOWN_TITLE: False}
+    assert {row['movie_title']: row['movie_id'] for row in ranking} == {
+        CATALOG[3]: '3', UNKNOWN_TITLE: ''}
     assert [row['known_user'] for row in ranking] == [False, False]
     assert all(1.0 <= row['score'] <= 5.0 for row in ranking)
     assert ranking[0]['score'] >= ranking[1]['score']

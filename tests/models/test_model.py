@@ -9,8 +9,11 @@ from models import features
 from models.ranking import model as ranking_model
 from models.ranking import signatures, trainer
 from models.ranking.hyperparameters import Hyperparameters
+from models.schema import RatingScale
 from pipeline import configs
 from tests.models.data import as_columns, make_row, save_serving_model, serialize
+
+WHOLE_STARS = RatingScale(1.0, 5.0)
 
 
 def hparams(preset='hybrid', **overrides):
@@ -38,7 +41,8 @@ def tables_of(columns, sizes, limit=100):
 
 def build(architecture, columns, sizes, **overrides):
     return ranking_model.build(hparams(architecture, **overrides), sizes[features.USER_INDEX],
-                               sizes[features.MOVIE_INDEX], tables_of(columns, sizes))
+                               sizes[features.MOVIE_INDEX], tables_of(columns, sizes),
+                               WHOLE_STARS)
 
 
 def test_vocabulary_sizes_count_the_oov_bucket(sizes):
@@ -153,7 +157,7 @@ def test_the_loss_is_the_sum_of_the_members_losses(columns, sizes):
 def test_unknown_architecture_is_a_clear_error(columns, sizes):
     with pytest.raises(ValueError, match="Unknown architecture 'mlp'"):
         ranking_model.build(hparams(architecture='mlp'), sizes[features.USER_INDEX],
-                            sizes[features.MOVIE_INDEX], tables_of(columns, sizes))
+                            sizes[features.MOVIE_INDEX], tables_of(columns, sizes), WHOLE_STARS)
 
 
 def test_hyperparameters_reject_unknown_and_missing_keys():

@@ -2,7 +2,7 @@
 
 1. a run is killed while its Trainer runs (a second run started meanwhile is refused);
 2. the same run again resumes from the cache and completes; its model, trained for one
-   step, is the first ever, so the absolute RMSE bound alone judges it: not blessed;
+   step, is the first ever, so the user + item bias baseline alone judges it: not blessed;
 3. a properly trained model is blessed with no baseline to beat, and pushed;
 4. a one-step model again is not blessed, because it does not beat the served one, and
    the served versions stay byte for byte as they were.
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.e2e
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RATINGS = 3000
 # On these 3000 ratings a one-step model scores an RMSE of about 1.09 and a trained one
-# about 1.06: the default bound (configs.RMSE_UPPER_BOUND) rejects both, this one neither.
+# about 1.06: this bound (--rmse-threshold, in place of the bias baseline) passes both.
 LENIENT_RMSE = 1.5
 UPSTREAM = ('MovieLensExampleGen', 'StatisticsGen', 'ExampleValidator', 'AnomalyGate',
             'Transform')
@@ -212,15 +212,17 @@ def test_skipped_rows_are_counted_in_log_summary_and_artifact(killed, resumed, o
     assert f'Skipped {len(BAD_ROWS)} bad rating rows (--skip-bad-rows)' in stdout
 
 
-def test_the_first_model_ever_is_judged_by_the_bound_alone(resumed, output_dir):
+def test_the_first_model_ever_is_judged_by_the_bias_baseline_alone(resumed, output_dir):
     _, summary, stdout = resumed
     gate = summary['gate']
     assert summary['blessed'] is False and summary['pushed_model_dir'] is None
-    assert gate['threshold'] == pytest.approx(configs.RMSE_UPPER_BOUND)  # the default
+    assert gate['threshold'] is None  # the default: no fixed bound
     assert gate['baseline_rmse'] is None and gate['min_improvement'] is None
-    assert gate['rmse'] == summary['test_rmse'] > configs.RMSE_UPPER_BOUND
-    assert gate['reason'] == (f"not blessed: test RMSE {gate['rmse']:.4f} is above the bound "
-                              f'{configs.RMSE_UPPER_BOUND:g} (--rmse-threshold)')
+    assert gate['bias_baseline_min_improvement'] == pytest.approx(configs.RMSE_MIN_IMPROVEMENT)
+    assert gate['bias_baseline_rmse'] < gate['rmse'] == summary['test_rmse']
+    assert gate['reason'] == (
+        f"not blessed: test RMSE {gate['rmse']:.4f} does not beat the user + item bias "
+        f"baseline's {gate['bias_baseline_rmse']:.4f} by at least 0.0001")
     assert f"Model gate: {gate['reason']}." in stdout.splitlines()
     assert not os.path.exists(os.path.join(output_dir, 'serving_model'))
 
