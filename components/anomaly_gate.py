@@ -20,11 +20,11 @@ class DataAnomaliesError(RuntimeError):
     """The examples do not match the curated schema; nothing downstream may use them."""
 
 
-def describe_anomalies(anomalies: standard_artifacts.ExampleAnomalies, split_names) -> list:
+def describe_anomalies(artifact: standard_artifacts.ExampleAnomalies, split_names) -> list:
     """One line per anomaly: split, feature, and TFDV's own description."""
     lines = []
     for split in split_names:
-        path = os.path.join(artifact_utils.get_split_uri([anomalies], split), ANOMALIES_FILE)
+        path = os.path.join(artifact_utils.get_split_uri([artifact], split), ANOMALIES_FILE)
         anomalies = anomalies_pb2.Anomalies()
         anomalies.ParseFromString(io_utils.read_bytes_file(path))
         for feature, info in sorted(anomalies.anomaly_info.items()):
