@@ -70,7 +70,8 @@ def run_transform(workdir, rows):
                                                   output_record_batches=False))
         _ = transform_fn | tft_beam.WriteTransformFn(workdir)
     # The raw metadata too, as TFX's Transform writes it: the serving signatures parse with it.
-    metadata_io.write_metadata(metadata, os.path.join(workdir, tft.TFTransformOutput.RAW_METADATA_DIR))
+    metadata_io.write_metadata(
+        metadata, os.path.join(workdir, tft.TFTransformOutput.RAW_METADATA_DIR))
     return tft.TFTransformOutput(workdir), transformed
 
 
