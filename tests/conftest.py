@@ -17,8 +17,21 @@ LENIENT_RMSE = 1.5
 SYNTHETIC_RUN_FLAGS = ('--source', 'synthetic', '--synthetic-ratings', str(SYNTHETIC_RATINGS),
                        '--rmse-threshold', str(LENIENT_RMSE))
 
+# Fixtures that take long to build: a test that uses one, directly or through another
+# fixture, gets the marker and is left out of `make test-fast` (see pytest.ini).
+E2E_FIXTURES = {'completed_run'}
+SLOW_FIXTURES = {'transform_output', 'saved_model', 'wheel'}
+
 # completed_run's run_summary.json as its run wrote it, by output dir.
 _SUMMARIES_AS_WRITTEN = {}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if E2E_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.e2e)
+        if SLOW_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope='session')

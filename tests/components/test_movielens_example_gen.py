@@ -40,6 +40,9 @@ from components.movielens.executor import Executor
 from models import features
 from tests.components import movielens_data as data
 
+# Most tests run the executor through Beam, on up to 5,000 ratings.
+pytestmark = pytest.mark.slow
+
 NUM_RATINGS = 5_000
 # Three standard deviations of a split's share of NUM_RATINGS hashed ratings (train's: 0.6%),
 # and of eval's share of u1.base (0.5%): a wrong bucket rule misses by more.
@@ -303,6 +306,7 @@ def test_in_a_tfx_pipeline_cached_until_the_data_changes(tmp_path):
                       metadata_store_pb2.Execution.COMPLETE]
 
 
+@pytest.mark.movielens
 def test_real_movielens_100k_zip_layout(movielens_dir, tmp_path):
     """The official zip layout (top folder ml-100k/) parses without extracting."""
     zip_path = str(tmp_path / 'ml-100k.zip')
