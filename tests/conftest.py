@@ -63,10 +63,10 @@ def completed_run(tmp_path_factory) -> str:
     return output_dir
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def completed_run_summary(completed_run) -> dict:
-    """completed_run's run_summary.json as its run wrote it, a copy for each test: the file
-    itself would show a later run's, should a test break the read-only rule."""
+    """completed_run's run_summary.json as its run wrote it (the file itself would show a
+    later run's, should a test break the read-only rule). Read-only, as the run is."""
     return copy.deepcopy(_SUMMARIES_AS_WRITTEN[completed_run])
 
 
