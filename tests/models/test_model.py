@@ -1,5 +1,4 @@
 """The ranking models: forward pass, learning, lookup tables and the exported signatures."""
-import os
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from models.ranking import signatures, trainer
 from models.ranking.hyperparameters import Hyperparameters
 from models.schema import RatingScale
 from pipeline import configs
-from tests.models.data import as_columns, make_row, save_serving_model, serialize
+from tests.models.data import as_columns, make_row, serialize
 
 WHOLE_STARS = RatingScale(1.0, 5.0)
 
@@ -165,12 +164,6 @@ def test_hyperparameters_reject_unknown_and_missing_keys():
     del config['epochs']
     with pytest.raises(ValueError, match=r"unknown \['learnin_rate'\], missing \['epochs'\]"):
         Hyperparameters.from_config(config)
-
-
-@pytest.fixture(scope='module')
-def saved_model(transform_output, tmp_path_factory):
-    path = os.path.join(str(tmp_path_factory.mktemp('model')), '1')
-    return tf.saved_model.load(save_serving_model(transform_output, path))
 
 
 def test_serving_default_rates_serialized_examples(saved_model):

@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from models import features
 from models.ranking import signatures
-from tests.models import data
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
 DOC = os.path.join(ROOT, 'docs', 'serving.md')
@@ -23,9 +22,8 @@ UNKNOWN_TITLE = 'No Such Movie (2031)'
 
 
 @pytest.fixture(scope='module')
-def loaded(transform_output, tmp_path_factory):
-    path = os.path.join(str(tmp_path_factory.mktemp('signatures')), '1')
-    return tf.saved_model.load(data.save_serving_model(transform_output, path))
+def loaded(saved_model):
+    return saved_model
 
 
 @pytest.fixture(scope='module')
