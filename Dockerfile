@@ -43,18 +43,23 @@ COPY models models
 RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
     && rm -rf build *.egg-info
 
-# Every dotted path the compiled pipeline names, imported from the installed package
-# (from /, where the sources are not on sys.path), and every curated schema read from it:
-# a broken image fails here, not in a run.
+# Every dotted path the compiled pipelines name, the module every task runs on open-source
+# KFP (kubeflow_runner.KFP_COMMAND), and every curated schema, read from the installed
+# package (from /, where the sources are not on sys.path): a broken image fails here, not in
+# a run.
 RUN cd / && python -c "\
 from components.anomaly_gate import AnomalyGate_Executor; \
 from components.atomic_pusher import AtomicPushExecutor; \
 from components.curated_schema import CuratedSchemaGen_Executor, SCHEMA_FILES, load; \
 from components.movielens.executor import Executor; \
+from components.served_baseline import LatestServedModel_Executor; \
+from components.served_baseline import ServedBaselineEvaluatorExecutor; \
 from models.preprocessing import preprocessing_fn; \
 from models.ranking.trainer import run_fn; \
+import components.kfp_entrypoint; \
 import pipeline.pipeline; \
 [load(data_format) for data_format in SCHEMA_FILES]"
 
 # The base image's entry point, Beam's boot program, stays: Dataflow needs it, and
-# Kubeflow and Vertex AI give every component its own command.
+# Kubeflow and Vertex AI give every component its own command: `python -m` TFX's
+# entrypoint on Vertex AI, components.kfp_entrypoint on open-source KFP, run in WORKDIR.

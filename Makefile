@@ -1,4 +1,5 @@
 # The two commands a user needs: `make run` (the whole local pipeline) and `make test`.
+# `make test-fast` is the edit loop: the unit tests only, in about a minute.
 # Both create the Python 3.10 virtual environment on first use.
 PYTHON := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
@@ -8,7 +9,7 @@ DATA_DIR ?= $(MOVIELENS_DIR)
 OUTPUT_DIR ?= output
 RUN_ARGS ?=
 
-.PHONY: venv run test lock clean
+.PHONY: venv run test test-fast lock clean
 
 venv:
 	@scripts/ensure_venv.sh
@@ -16,8 +17,14 @@ venv:
 run: venv
 	$(PYTHON) local_runner.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --output-dir $(OUTPUT_DIR) $(RUN_ARGS)
 
+# The full suite, in a random order (pytest-randomly; it prints the seed to repeat one).
 test: venv
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# Leaves out what runs a pipeline, trains a model or starts a TensorFlow process: the
+# markers in pytest.ini.
+test-fast: venv
+	$(PYTHON) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 # Re-resolves requirements.in into the exact pinned set; commit both files.
 lock: venv

@@ -6,10 +6,13 @@
 
 --model-dir is TF Serving's layout, numbered version dirs of which the newest is used (as the
 Pusher writes them), or one version dir. Prints `title<TAB>score` lines, best first, scores
-on the 1-5 rating scale; --json prints a list of {"movie_title", "score", "known_title",
-"known_user"} objects instead. A user or title the model has never seen still gets a
-prediction (its out-of-vocabulary one); --json marks it as unknown. A title that starts with
-"-" goes after "--". Usage errors exit with code 2 and one line on stderr.
+on the release's rating scale (1-5, or 0.5-5 with half stars); --json prints a list of
+{"movie_title", "movie_id", "score", "known_title", "known_user"} objects instead. A title
+that several movies share names the one with the most ratings in training; "movie_id" says
+which ("" for a title the model does not know, null for a model exported without ids). A
+user or title the model has never seen still gets a prediction (its out-of-vocabulary one);
+--json marks it as unknown. A title that starts with "-" goes after "--". Usage errors exit
+with code 2 and one line on stderr.
 """
 import os
 
@@ -89,7 +92,7 @@ def _first_line_of(error) -> str:
 
 
 def rank(version_dir: str, user_id: str, movie_titles=None, top_k=None):
-    """[{"movie_title", "score", "known_title", "known_user"}], best first."""
+    """[{"movie_title", "movie_id", "score", "known_title", "known_user"}], best first."""
     # Imported here, so that a usage error is reported without waiting for TensorFlow.
     warnings.filterwarnings('ignore', category=FutureWarning)  # Google clients on Python 3.10
     import tensorflow as tf
@@ -120,11 +123,17 @@ def rank(version_dir: str, user_id: str, movie_titles=None, top_k=None):
     except (tf.errors.InvalidArgumentError, TypeError, ValueError) as error:
         raise UsageError(f'the model refused the request: {_first_line_of(error)}') from None
     known_user = bool(outputs[signatures.KNOWN_USER].numpy())
-    return [{'movie_title': title.decode('utf-8', 'replace'), 'score': round(float(score), 3),
-             'known_title': bool(known), 'known_user': known_user}
-            for title, score, known in zip(outputs[signatures.MOVIE_TITLES].numpy(),
-                                           outputs[signatures.SCORES].numpy(),
-                                           outputs[signatures.KNOWN_TITLES].numpy())]
+    titles = outputs[signatures.MOVIE_TITLES].numpy()
+    # A model pushed before movies were keyed by id returns no ids.
+    movie_ids = (outputs[signatures.MOVIE_IDS].numpy() if signatures.MOVIE_IDS in outputs
+                 else [None] * len(titles))
+    return [{'movie_title': title.decode('utf-8', 'replace'),
+             'movie_id': None if movie_id is None else movie_id.decode('utf-8', 'replace'),
+             'score': round(float(score), 3), 'known_title': bool(known),
+             'known_user': known_user}
+            for title, movie_id, score, known in zip(titles, movie_ids,
+                                                     outputs[signatures.SCORES].numpy(),
+                                                     outputs[signatures.KNOWN_TITLES].numpy())]
 
 
 def main(argv=None) -> int:

@@ -3,8 +3,8 @@
     python report.py --output-dir output
 
 local_runner.py writes the report at the end of each run; this regenerates it from what a
-run left behind (metadata.sqlite, run_summary.json and the artifacts), for instance after
-the report code changed. It reports on the latest run recorded in the dir, complete or not.
+run left behind (its record in metadata.sqlite and its artifacts), for instance after the
+report code changed. It reports on the latest run recorded in the dir, complete or not.
 Parts drawn from the same artifacts as in the previous report are reused, unless --rebuild
 is given. Exit code 0 when the whole page was built; 1 when some part of it could not be
 (each such part shows its error on the page); 2 when the dir holds no run.
@@ -42,10 +42,11 @@ def main(argv=None) -> int:
     # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
     warnings.filterwarnings('ignore', category=FutureWarning)
     from reporting import report
+    from runs.record import NoRunError
 
     try:
         result = report.build_report(args.output_dir, reuse=not args.rebuild)
-    except report.NoRunError as error:
+    except NoRunError as error:
         print(f'error: {error}', file=sys.stderr)
         return EXIT_NO_RUN
     print(f'Report written to {result.path} in {result.seconds:.1f} s; open '

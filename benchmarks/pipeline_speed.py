@@ -2,11 +2,14 @@
 
     python benchmarks/pipeline_speed.py --data-dir path/to/ml-100k
     python benchmarks/pipeline_speed.py --synthetic 1000000
+    python benchmarks/pipeline_speed.py --data-dir path/to/ml-100k --against-notebook
 
 Cold: a fresh output dir. Warm: the same dir again with unchanged inputs. Each run is
 local_runner.py in its own process, timed from process start (imports included) to exit;
 peak RSS is the largest total resident memory of its process tree, sampled every 0.2 s.
-Prints a table, then a JSON line.
+--against-notebook then times the tutorial's code as a plain script on the same files
+(notebook_script.py), so that the ratio compares two runs on the same machine in the same
+minutes. Prints a table, then a JSON line.
 """
 import argparse
 import json
@@ -32,10 +35,11 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def timed_run(args):
-    """Runs local_runner.py; returns (seconds, peak RSS in MB, run_summary dict)."""
+def timed_process(script, args):
+    """Runs a Python script in its own process; returns (seconds from start to exit, peak
+    RSS of its process tree in MB, its output)."""
     started = time.monotonic()
-    child = subprocess.Popen([sys.executable, os.path.join(ROOT, 'local_runner.py'), *args],
+    child = subprocess.Popen([sys.executable, os.path.join(ROOT, script), *args],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     process = psutil.Process(child.pid)
     peak = [0]
@@ -55,10 +59,16 @@ def timed_run(args):
     done.set()
     sampler.join()
     if child.returncode != 0:
-        sys.exit(f'local_runner.py failed ({child.returncode}):\n{output[-3000:]}')
+        sys.exit(f'{script} failed ({child.returncode}):\n{output[-3000:]}')
+    return seconds, peak[0] / 2**20, output
+
+
+def timed_run(args):
+    """Runs local_runner.py; returns (seconds, peak RSS in MB, run_summary dict)."""
+    seconds, peak_mb, _ = timed_process('local_runner.py', args)
     output_dir = args[args.index('--output-dir') + 1]
     with open(os.path.join(output_dir, 'run_summary.json')) as f:
-        return seconds, peak[0] / 2**20, json.load(f)
+        return seconds, peak_mb, json.load(f)
 
 
 def main(argv=None):
@@ -70,7 +80,13 @@ def main(argv=None):
     parser.add_argument('--output-dir', help='Where the runs write (default: a new temp dir).')
     parser.add_argument('--runner-arg', action='append', default=[],
                         help='Extra local_runner.py argument, repeatable.')
+    parser.add_argument('--against-notebook', action='store_true',
+                        help="Then run the tutorial's code as a plain script on the same files "
+                             '(benchmarks/notebook_script.py) and report the ratio of the cold '
+                             'run to it. Needs --data-dir.')
     args = parser.parse_args(argv)
+    if args.against_notebook and not args.data_dir:
+        parser.error('--against-notebook needs --data-dir: the tutorial reads GroupLens files')
     output_dir = os.path.abspath(args.output_dir or tempfile.mkdtemp(prefix='speed-bench-'))
     run_args = ['--output-dir', output_dir, *args.runner_arg]
     if args.data_dir:
@@ -88,6 +104,11 @@ def main(argv=None):
 
     cold_s, cold_rss, cold = timed_run(run_args)
     warm_s, warm_rss, warm = timed_run(run_args)
+    notebook = None
+    if args.against_notebook:
+        notebook_s, _, output = timed_process('benchmarks/notebook_script.py',
+                                              ['--data-dir', args.data_dir])
+        notebook = dict(json.loads(output.strip().splitlines()[-1]), process_s=notebook_s)
     train_examples = cold['data']['split_counts']['train']
     trainer_s = cold['components']['Trainer']['seconds']
     print(f'{"component":<32} {"cold s":>8} {"warm s":>8}')
@@ -98,6 +119,10 @@ def main(argv=None):
     print(f'{"whole run (process start to exit)":<32} {cold_s:8.1f} {warm_s:8.1f}')
     print(f'peak RSS {max(cold_rss, warm_rss):.0f} MB; test RMSE {cold["test_rmse"]:.4f}; '
           f'Trainer {train_examples / trainer_s:.0f} train examples/s')
+    if notebook:
+        print(f"the tutorial's code as a script: {notebook['process_s']:.1f} s, test RMSE "
+              f"{notebook['test_rmse']:.4f}; cold run / tutorial = "
+              f"{cold_s / notebook['process_s']:.2f}")
     print(json.dumps({
         'cold_s': round(cold_s, 1), 'warm_s': round(warm_s, 1),
         'components': {name: t['seconds'] for name, t in cold['components'].items()},
@@ -106,6 +131,9 @@ def main(argv=None):
         'test_rmse': cold['test_rmse'],
         'split_counts': cold['data']['split_counts'],
         'trainer_examples_per_s': round(train_examples / trainer_s),
+        **({'notebook_s': round(notebook['process_s'], 1),
+            'notebook_test_rmse': notebook['test_rmse'],
+            'cold_over_notebook': round(cold_s / notebook['process_s'], 3)} if notebook else {}),
     }))
 
 

@@ -8,28 +8,63 @@ and prediction once per metric was a third of the Evaluator's time. This metric 
 Keras's name, key and value for RMSE and reports the mean absolute error and the example
 count from the same pass, under TFMA's keys for them (the count is of examples, as TFMA's
 ExampleCount gives unweighted; weighted, TFMA would sum the weights).
+
+The same pass measures the user + item bias baseline (models/ranking/bias_baseline.py) on
+the same examples, when the model's predictions carry its rating (the `evaluate`
+signature's `bias_baseline_rating`); a model evaluated through `serving_default` (the last
+blessed model, as the Evaluator's baseline) has none, and gets no such key.
+`BiasBaselineImprovement` derives, from that pass, how much lower the model's RMSE is than
+the bias baseline's: the gate's threshold.
 """
 import math
-from typing import Iterable, List, NamedTuple
+from typing import Iterable, List, Mapping, NamedTuple
 
 import apache_beam as beam
 import numpy as np
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_util
 
+from models.ranking import signatures
+
 # The key Keras's metric had, which the gate and runs/results.py read.
 RMSE_NAME = 'root_mean_squared_error'
 # TFMA's MeanAbsoluteError and ExampleCount keys, which this metric reports in their stead.
 MAE_NAME = 'mean_absolute_error'
 EXAMPLE_COUNT_NAME = 'example_count'
+# The bias baseline's RMSE on the same examples, and the baseline's RMSE minus the model's.
+BIAS_BASELINE_RMSE_NAME = 'bias_baseline_root_mean_squared_error'
+IMPROVEMENT_NAME = 'rmse_improvement_over_bias_baseline'
+# The prediction the errors are of, in a model's dict of outputs (ModelSpec.prediction_key).
+PREDICTION_KEY = signatures.RATING
+BIAS_BASELINE_PREDICTION_KEY = signatures.BIAS_BASELINE_RATING
 
 
 class RootMeanSquaredError(tfma.metrics.Metric):
     """sqrt(sum(weight * (label - prediction)^2) / sum(weight)) per slice, and alongside it
-    sum(weight * |label - prediction|) / sum(weight) and the number of examples."""
+    sum(weight * |label - prediction|) / sum(weight), the number of examples and, where the
+    predictions carry it, the bias baseline's RMSE."""
 
     def __init__(self, name: str = RMSE_NAME):
         super().__init__(metric_util.merge_per_key_computations(_error_computations), name=name)
+
+
+class BiasBaselineImprovement(tfma.metrics.Metric):
+    """The bias baseline's RMSE minus the model's: positive when the model is better.
+
+    Derived from RootMeanSquaredError's pass, which TFMA runs once however many metrics
+    include it (it de-duplicates computations by combiner and keys).
+    """
+
+    def __init__(self, name: str = IMPROVEMENT_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_improvement_computations),
+                         name=name)
+
+
+class _ErrorKeys(NamedTuple):
+    rmse: tfma.metrics.MetricKey
+    mae: tfma.metrics.MetricKey
+    count: tfma.metrics.MetricKey
+    bias_baseline_rmse: tfma.metrics.MetricKey
 
 
 def _error_computations(name=None, eval_config=None, model_name='', output_name='',
@@ -40,43 +75,73 @@ def _error_computations(name=None, eval_config=None, model_name='', output_name=
                                       output_name=output_name, sub_key=sub_key,
                                       example_weighted=weighted)
     keys = _ErrorKeys(rmse=key(name), mae=key(MAE_NAME),
-                      count=key(EXAMPLE_COUNT_NAME, weighted=False))
+                      count=key(EXAMPLE_COUNT_NAME, weighted=False),
+                      bias_baseline_rmse=key(BIAS_BASELINE_RMSE_NAME))
     return [tfma.metrics.MetricComputation(
         keys=list(keys), preprocessors=preprocessors,
         combiner=_ErrorCombiner(keys, eval_config, aggregation_type, class_weights,
                                 example_weighted))]
 
 
-class _ErrorKeys(NamedTuple):
-    rmse: tfma.metrics.MetricKey
-    mae: tfma.metrics.MetricKey
-    count: tfma.metrics.MetricKey
+def _improvement_computations(name=None, eval_config=None, model_name='', output_name='',
+                              sub_key=None, aggregation_type=None, class_weights=None,
+                              example_weighted=False, preprocessors=None):
+    errors = _error_computations(RMSE_NAME, eval_config, model_name, output_name, sub_key,
+                                 aggregation_type, class_weights, example_weighted,
+                                 preprocessors)
+    error_keys = errors[0].combiner.keys
+    improvement = tfma.metrics.MetricKey(name=name, model_name=model_name,
+                                         output_name=output_name, sub_key=sub_key,
+                                         example_weighted=example_weighted)
+
+    def result(metrics):
+        if error_keys.bias_baseline_rmse not in metrics:
+            return {}
+        return {improvement: metrics[error_keys.bias_baseline_rmse] - metrics[error_keys.rmse]}
+
+    return errors + [tfma.metrics.DerivedMetricComputation(keys=[improvement], result=result)]
+
+
+def _has_bias_baseline(element, model_name: str) -> bool:
+    prediction = element.prediction
+    if model_name and isinstance(prediction, Mapping):
+        prediction = prediction.get(model_name)
+    return isinstance(prediction, Mapping) and BIAS_BASELINE_PREDICTION_KEY in prediction
 
 
 class _ErrorCombiner(beam.CombineFn):
-    """Accumulates [weighted squared error, weighted absolute error, weight, examples]."""
+    """Accumulates [weighted squared error, weighted absolute error, weight, examples,
+    the bias baseline's weighted squared error, its weight]."""
 
     def __init__(self, keys, eval_config, aggregation_type, class_weights, example_weighted):
-        self._keys = keys
+        self.keys = keys
         self._eval_config = eval_config
         self._aggregation_type = aggregation_type
         self._class_weights = class_weights
         self._example_weighted = example_weighted
 
     def create_accumulator(self) -> List[float]:
-        return [0.0, 0.0, 0.0, 0]
+        return [0.0, 0.0, 0.0, 0, 0.0, 0.0]
+
+    def _pairs(self, element, output_name):
+        return metric_util.to_label_prediction_example_weight(
+            element, eval_config=self._eval_config, model_name=self.keys.rmse.model_name,
+            output_name=output_name, aggregation_type=self._aggregation_type,
+            class_weights=self._class_weights, example_weighted=self._example_weighted,
+            sub_key=self.keys.rmse.sub_key)
 
     def add_input(self, accumulator: List[float], element) -> List[float]:
-        for label, prediction, weight in metric_util.to_label_prediction_example_weight(
-                element, eval_config=self._eval_config, model_name=self._keys.rmse.model_name,
-                output_name=self._keys.rmse.output_name,
-                aggregation_type=self._aggregation_type, class_weights=self._class_weights,
-                example_weighted=self._example_weighted, sub_key=self._keys.rmse.sub_key):
+        for label, prediction, weight in self._pairs(element, self.keys.rmse.output_name):
             weight = metric_util.safe_to_scalar(weight)
             error = label - prediction
             accumulator[0] += weight * float(np.sum(np.square(error)))
             accumulator[1] += weight * float(np.sum(np.abs(error)))
             accumulator[2] += weight
+        if _has_bias_baseline(element, self.keys.rmse.model_name):
+            for label, prediction, weight in self._pairs(element, BIAS_BASELINE_PREDICTION_KEY):
+                weight = metric_util.safe_to_scalar(weight)
+                accumulator[4] += weight * float(np.sum(np.square(label - prediction)))
+                accumulator[5] += weight
         accumulator[3] += 1
         return accumulator
 
@@ -88,7 +153,11 @@ class _ErrorCombiner(beam.CombineFn):
         return merged
 
     def extract_output(self, accumulator: List[float]):
-        squared_error, absolute_error, weight, examples = accumulator
-        return {self._keys.rmse: math.sqrt(squared_error / weight) if weight else float('nan'),
-                self._keys.mae: absolute_error / weight if weight else float('nan'),
-                self._keys.count: float(examples)}
+        squared_error, absolute_error, weight, examples, baseline_error, baseline_weight = (
+            accumulator)
+        output = {self.keys.rmse: math.sqrt(squared_error / weight) if weight else float('nan'),
+                  self.keys.mae: absolute_error / weight if weight else float('nan'),
+                  self.keys.count: float(examples)}
+        if baseline_weight:
+            output[self.keys.bias_baseline_rmse] = math.sqrt(baseline_error / baseline_weight)
+        return output

@@ -40,6 +40,9 @@ STRING_LIST_FEATURES = (MOVIE_GENRES, MOVIE_TAGS)
 INT_FEATURES = (BUCKETIZED_USER_AGE, RAW_USER_AGE, TIMESTAMP)
 FLOAT_FEATURES = (USER_RATING,)
 
+# The whole-star scale of the 100K and 1M files. The model clips its predictions to the
+# rating domain of the schema Transform read instead (models/schema.py), which a release
+# with half stars sets to 0.5-5.
 MIN_RATING = 1.0
 MAX_RATING = 5.0
 
@@ -81,10 +84,11 @@ MOVIE_YEAR = 'movie_year'  # release year from the title, z-scored; 0 when unkno
 USER_ZIP_PREFIX = 'user_zip_prefix'  # vocabulary name of the zip code's leading digits
 
 # Each index feature and the vocabulary it indexes: preprocessing.py builds them, the Trainer
-# sizes its embedding tables by them.
+# sizes its embedding tables by them. A movie is keyed by its id: several movies can share a
+# title; the title is only how people name one (models/ranking/catalog.py).
 VOCABULARY_OF = {
     USER_INDEX: USER_ID,
-    MOVIE_INDEX: MOVIE_TITLE,
+    MOVIE_INDEX: MOVIE_ID,
     USER_GENDER_INDEX: USER_GENDER,
     USER_AGE_INDEX: BUCKETIZED_USER_AGE,
     USER_OCCUPATION_INDEX: USER_OCCUPATION_TEXT,
@@ -102,7 +106,15 @@ UNSEEN_BUCKET = b'unseen in training'
 NUM_OOV_BUCKETS = 1
 
 # What a user and a movie are described by, besides their own id. The model learns these
-# per user and per movie at training time, so that serving needs only the two ids.
-USER_SIDE_FEATURES = (USER_GENDER_INDEX, USER_AGE_INDEX, USER_OCCUPATION_INDEX,
-                      USER_ZIP_PREFIX_INDEX)
+# per user and per movie at training time, so that serving needs only the two ids. Each user
+# side feature comes from one raw feature, which only some releases have (MovieLens 10M and
+# later record nothing about users): preprocessing_fn makes the side features whose raw
+# feature is in its inputs, and the Trainer uses those it made.
+USER_SIDE_FEATURE_SOURCES = {
+    USER_GENDER_INDEX: USER_GENDER,
+    USER_AGE_INDEX: BUCKETIZED_USER_AGE,
+    USER_OCCUPATION_INDEX: USER_OCCUPATION_TEXT,
+    USER_ZIP_PREFIX_INDEX: USER_ZIP_CODE,
+}
+USER_SIDE_FEATURES = tuple(USER_SIDE_FEATURE_SOURCES)
 MOVIE_SIDE_FEATURES = (MOVIE_GENRE_INDICES, MOVIE_YEAR)

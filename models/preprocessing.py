@@ -1,6 +1,6 @@
 """The tf.Transform preprocessing_fn: every vocabulary the model uses is built here, once.
 
-Analyzers run over the train split only, so a user or title first seen in eval, test or at
+Analyzers run over the train split only, so a user or movie first seen in eval, test or at
 serving time falls into the out-of-vocabulary bucket, exactly as it will in production.
 """
 import tensorflow as tf
@@ -45,14 +45,25 @@ def frequency_rank_bucket(index, index_feature):
     return tf.gather(labels, tf.searchsorted(bounds, rank, side='right'))
 
 
+def _user_side_values(inputs, index_feature):
+    """The raw values a user side feature indexes: the age bucket as a string, the zip code's
+    leading digits, the others as they are."""
+    values = _squeeze(inputs[features.USER_SIDE_FEATURE_SOURCES[index_feature]])
+    if index_feature == features.USER_AGE_INDEX:
+        return tf.strings.as_string(values)
+    if index_feature == features.USER_ZIP_PREFIX_INDEX:
+        return tf.strings.substr(values, 0, ZIP_PREFIX_LENGTH)
+    return values
+
+
 def preprocessing_fn(inputs):
     """Maps raw MovieLens features to the model's indices and scaled numbers.
 
-    The user side features exist only in the releases with a users file (100K, 1M): the
-    raw metadata (the curated schema of the release) says which are there, and each index
-    is made only from a feature that is.
+    A user side feature is made only when the release has its raw feature (`inputs` holds
+    what the schema describes): nothing stands in for what a release does not record.
     """
     user_id = _squeeze(inputs[features.USER_ID])
+    movie_id = _squeeze(inputs[features.MOVIE_ID])
     movie_title = _squeeze(inputs[features.MOVIE_TITLE])
 
     year = release_year(movie_title)
@@ -63,7 +74,7 @@ def preprocessing_fn(inputs):
     scaled_year = tf.where(known_year, (year - year_mean) / year_std, 0.0)
 
     user_index = _vocabulary_index(user_id, features.USER_INDEX)
-    movie_index = _vocabulary_index(movie_title, features.MOVIE_INDEX)
+    movie_index = _vocabulary_index(movie_id, features.MOVIE_INDEX)
     outputs = {
         features.USER_INDEX: user_index,
         features.MOVIE_INDEX: movie_index,
@@ -75,17 +86,11 @@ def preprocessing_fn(inputs):
                                                                 features.MOVIE_INDEX),
         features.LABEL: _squeeze(inputs[features.LABEL]),
     }
-    user_side_values = {
-        features.USER_GENDER_INDEX: (features.USER_GENDER, _squeeze),
-        features.USER_AGE_INDEX: (features.BUCKETIZED_USER_AGE,
-                                  lambda ages: tf.strings.as_string(_squeeze(ages))),
-        features.USER_OCCUPATION_INDEX: (features.USER_OCCUPATION_TEXT, _squeeze),
-        features.USER_ZIP_PREFIX_INDEX: (
-            features.USER_ZIP_CODE,
-            lambda codes: tf.strings.substr(_squeeze(codes), 0, ZIP_PREFIX_LENGTH)),
-    }
-    for index_feature, (raw_feature, values) in user_side_values.items():
-        if raw_feature in inputs:
-            outputs[index_feature] = _vocabulary_index(values(inputs[raw_feature]),
+    for index_feature, source in features.USER_SIDE_FEATURE_SOURCES.items():
+        if source in inputs:
+            outputs[index_feature] = _vocabulary_index(_user_side_values(inputs, index_feature),
                                                        index_feature)
+    # The tags users applied to a movie (movie_tags, in the releases with a tags file) are
+    # not used yet: they would be a movie side feature like the genres, kept only if they
+    # lower the eval RMSE of a release that has them.
     return outputs

@@ -61,8 +61,10 @@ def add_training_flags(parser: argparse.ArgumentParser, sources: Sequence[str]) 
                              'large data, where each epoch teaches more.')
     parser.add_argument('--train-steps', type=int, default=None,
                         help='Cap on training steps (e.g. 1 for a deliberately weak model).')
-    parser.add_argument('--rmse-threshold', type=float, default=configs.RMSE_UPPER_BOUND,
-                        help='A model whose test RMSE is above this is never blessed or pushed.')
+    parser.add_argument('--rmse-threshold', type=float, default=None,
+                        help='A model whose test RMSE is above this is never blessed or pushed. '
+                             'Default: none; a model must instead beat the user + item bias '
+                             'baseline fitted on the same train split.')
     parser.add_argument('--skip-bad-rows', action='store_true',
                         help='Drop malformed rating rows instead of failing; they are counted.')
 

@@ -14,7 +14,9 @@ from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import baseline_resolver
 from components.curated_schema import CuratedSchemaGen, schemas_fingerprint
 from components.movielens.component import MovieLensExampleGen
+from components.served_baseline import LatestServedModel, ServedBaselineEvaluator
 from models import features
+from models.ranking import signatures
 from pipeline import source_fingerprint
 
 # Transform traces its graph as TF1: a fraction of the time of a tf.function, and the Keras
@@ -22,41 +24,81 @@ from pipeline import source_fingerprint
 TRANSFORM_FORCE_TF_COMPAT_V1 = True
 
 
-def eval_config(rmse_upper_bound: float, rmse_min_improvement: float, slices: Sequence[str],
-                batch_size: int) -> tfma.EvalConfig:
-    """RMSE on the test split, overall and per slice, gated by an absolute bound and the
-    improvement over the last blessed model.
+def eval_config(rmse_upper_bound: Optional[float], rmse_min_improvement: float,
+                slices: Sequence[str], batch_size: int) -> tfma.EvalConfig:
+    """RMSE on the test split, overall and per slice, and the gate on the whole split.
+
+    A model is blessed only if its test RMSE beats the last blessed model's by at least
+    rmse_min_improvement (when there is one), and:
+    - with no rmse_upper_bound (the default), if it beats the user + item bias baseline
+      fitted on the same train split by at least rmse_min_improvement, on the same test
+      examples. The bias baseline's RMSE depends on the release, so this bar fits every
+      MovieLens dataset where a fixed number cannot.
+    - with an rmse_upper_bound (--rmse-threshold), if its test RMSE is at most that bound,
+      instead: the bias baseline's RMSE is still reported, but not gated on.
+
+    The candidate is rated through its `evaluate` signature, which adds the bias baseline's
+    rating to the model's (models/ranking/signatures.py). The last blessed model is rated
+    through `serving_default`, which every model ever pushed has: only the candidate's bias
+    baseline is needed.
 
     Args:
-      rmse_upper_bound: a model whose RMSE is above it is never blessed.
-      rmse_min_improvement: how much lower than the last blessed model's the RMSE must be.
-      slices: features to report the RMSE by, raw or made by Transform.
+      rmse_upper_bound: a model whose RMSE is above it is never blessed; None to hold
+        models to the bias baseline instead.
+      rmse_min_improvement: how much lower than the bar's (the last blessed model's, the
+        bias baseline's) the RMSE must be.
+      slices: features to report the RMSE by, raw or made by Transform. A raw feature that
+        a release does not have (user_gender in MovieLens 10M, ...) yields no slice.
       batch_size: examples per call of the model.
     """
-    rmse_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(upper_bound={'value': rmse_upper_bound}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.LOWER_IS_BETTER,
-            absolute={'value': -rmse_min_improvement}))
-    return tfma.EvalConfig(
+    better_than_blessed = tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.LOWER_IS_BETTER,
+        absolute={'value': -rmse_min_improvement})
+    if rmse_upper_bound is None:
+        rmse_threshold = tfma.MetricThreshold(change_threshold=better_than_blessed)
+    else:
+        rmse_threshold = tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(upper_bound={'value': rmse_upper_bound}),
+            change_threshold=better_than_blessed)
+
+    def whole_split(threshold):
+        # The gate applies to the whole test split; slices are reported, not gated, since
+        # a small slice's RMSE is too noisy to decide on.
+        return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                             threshold=threshold)]
+
+    improvement = tfma.MetricConfig(class_name=rmse_metric.BiasBaselineImprovement.__name__,
+                                    module=rmse_metric.__name__)
+    if rmse_upper_bound is None:
+        improvement.per_slice_thresholds.extend(whole_split(tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                lower_bound={'value': rmse_min_improvement}))))
+
+    def model_spec(name, signature, is_baseline):
         # transform_features gives TFMA the activity and popularity buckets to slice by.
         # tf_generic: TFMA calls only the SavedModel's signatures, so it need not revive the
         # Keras model (it would, twice, only to learn that it is Keras).
-        model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=features.LABEL,
-                                    model_type='tf_generic',
-                                    preprocessing_function_names=['transform_features'],
-                                    inference_batch_size=batch_size)],
+        return tfma.ModelSpec(name=name, signature_name=signature, is_baseline=is_baseline,
+                              label_key=features.LABEL, prediction_key=rmse_metric.PREDICTION_KEY,
+                              model_type='tf_generic',
+                              preprocessing_function_names=[signatures.TRANSFORM_FEATURES],
+                              inference_batch_size=batch_size)
+
+    return tfma.EvalConfig(
+        # Both specs, so that each model is rated through its own signature; the Evaluator
+        # drops the baseline's when there is no blessed model yet.
+        model_specs=[model_spec(tfma.CANDIDATE_KEY, signatures.EVALUATE, False),
+                     model_spec(tfma.BASELINE_KEY, signatures.SERVING_DEFAULT, True)],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key])
                                               for key in slices],
         metrics_specs=[tfma.MetricsSpec(metrics=[
-            # The gate applies to the whole test split; slices are reported, not gated, since
-            # a small slice's RMSE is too noisy to decide on. Ours, not Keras's, and it also
-            # reports the mean absolute error and the example count: see rmse_metric.py.
+            # Ours, not Keras's: one pass gives the RMSE, the mean absolute error, the
+            # example count and the bias baseline's RMSE; see rmse_metric.py.
             tfma.MetricConfig(
                 class_name=rmse_metric.RootMeanSquaredError.__name__,
                 module=rmse_metric.__name__,
-                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                    slicing_specs=[tfma.SlicingSpec()], threshold=rmse_threshold)]),
+                per_slice_thresholds=whole_split(rmse_threshold)),
+            improvement,
         ])],
         # The metrics above are all we need; TFMA's default would re-run the Keras model's
         # own compiled metrics, which expect transformed inputs rather than raw examples.
@@ -77,18 +119,18 @@ def create_pipeline(
         run_fn: str,
         hyperparameters: Dict[str, Any],
         train_steps: Optional[int],
-        rmse_upper_bound: float,
+        rmse_upper_bound: Optional[float],
         rmse_min_improvement: float,
         slices: Sequence[str],
         eval_batch_size: int,
         serving_model_dir: str,
-        baseline_strategy: Type[ResolverStrategy],
+        baseline_strategy: Optional[Type[ResolverStrategy]],
         metadata_connection_config=None,
         beam_pipeline_args: Optional[List[str]] = None,
         enable_cache: bool = True,
 ) -> tfx_pipeline.Pipeline:
     """ExampleGen -> statistics, the release's curated schema, validation -> Transform ->
-    Trainer -> Evaluator (against the last blessed model) -> Pusher.
+    Trainer -> Evaluator (against the last blessed model, or the served one) -> Pusher.
 
     Args:
       pipeline_name: names the pipeline in MLMD and on Kubeflow.
@@ -106,15 +148,19 @@ def create_pipeline(
       run_fn: dotted path of the Trainer's run_fn.
       hyperparameters: the model's settings (models/ranking/hyperparameters.py).
       train_steps: a cap on training steps, or None.
-      rmse_upper_bound: a model whose test RMSE is above it is never blessed.
-      rmse_min_improvement: how much a model must beat the last blessed one by.
+      rmse_upper_bound: a model whose test RMSE is above it is never blessed; None (the
+        default) holds it to the user + item bias baseline instead (see eval_config).
+      rmse_min_improvement: how much a model must beat the last blessed one, and the bias
+        baseline, by.
       slices: features the Evaluator reports the RMSE by.
       eval_batch_size: examples per model call in the Evaluator.
       serving_model_dir: where the Pusher writes blessed models, in TF Serving's layout.
       baseline_strategy: how the Evaluator's baseline is found. Locally the last blessed
         model other than the candidate, so that an unchanged rerun is served from the
-        cache; kubeflow_runner.py passes TFX's LatestBlessedModelStrategy, the only one
-        KubeflowV2DagRunner compiles (see components/baseline_resolver.py).
+        cache; for Vertex AI, TFX's LatestBlessedModelStrategy, the only one
+        KubeflowV2DagRunner compiles (see components/baseline_resolver.py). None: the
+        newest model in serving_model_dir (components/served_baseline.py), for open-source
+        Kubeflow Pipelines, which runs no resolver.
       metadata_connection_config: MLMD; None where the orchestrator provides it.
       beam_pipeline_args: arguments of every Beam component.
       enable_cache: reuse a component's earlier outputs when its inputs are unchanged.
@@ -157,14 +203,21 @@ def create_pipeline(
         eval_args=trainer_pb2.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config={'hyperparameters': hyperparameters,
                        'source': source_fingerprint.trainer_source()})
-    model_resolver = baseline_resolver(trainer.outputs['model'], baseline_strategy)
-    evaluator = Evaluator(
+    if baseline_strategy is None:
+        baseline = LatestServedModel(serving_dir=serving_model_dir)
+        evaluator_class = ServedBaselineEvaluator
+    else:
+        baseline = baseline_resolver(trainer.outputs['model'], baseline_strategy)
+        evaluator_class = Evaluator
+    # Either class keeps the id 'Evaluator', as MLMD, the run summary and the tasks know it.
+    evaluator = evaluator_class(
         examples=example_gen.outputs['examples'],
         model=trainer.outputs['model'],
-        baseline_model=model_resolver.outputs['model'],
+        baseline_model=baseline.outputs['model'],
         example_splits=[features.TEST_SPLIT],
         eval_config=eval_config(rmse_upper_bound, rmse_min_improvement, slices,
-                                eval_batch_size))
+                                eval_batch_size),
+    ).with_id('Evaluator')
     # TFX's Pusher, but a version appears only once it is completely copied; the id stays
     # 'Pusher', as MLMD, the run summary and the Kubeflow task know it.
     pusher = AtomicPusher(
@@ -178,7 +231,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    transform, trainer, model_resolver, evaluator, pusher],
+                    transform, trainer, baseline, evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args or []),

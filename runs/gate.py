@@ -6,17 +6,22 @@ run_summary.json's "gate" object and the report's Blessing section both come fro
 import dataclasses
 from typing import List, Optional
 
-from runs.results import RMSE_KEY, Evaluation, Failure, Threshold
+from runs.results import IMPROVEMENT_KEY, RMSE_KEY, Evaluation, Failure, Threshold
 
 RMSE_THRESHOLD_FLAG = '--rmse-threshold'
+BIAS_BASELINE = 'the user + item bias baseline'
 
 
 @dataclasses.dataclass(frozen=True)
 class Gate:
     rmse: Optional[float]
-    threshold: Optional[float]  # the bound on the test RMSE
+    threshold: Optional[float]  # the bound on the test RMSE (--rmse-threshold); else None
     baseline_rmse: Optional[float]  # the last blessed model's; None when there was none
     min_improvement: Optional[float]  # None when there was no blessed model to beat
+    # The user + item bias baseline's test RMSE, fitted on the same train split, and how
+    # much lower the model's had to be: None when --rmse-threshold applied instead.
+    bias_baseline_rmse: Optional[float]
+    bias_baseline_min_improvement: Optional[float]
     reason: str
 
     def as_dict(self):
@@ -39,7 +44,10 @@ def conditions(evaluation: Evaluation) -> List[str]:
         if threshold.upper_bound is not None:
             flag = f' ({RMSE_THRESHOLD_FLAG})' if threshold.metric == RMSE_KEY else ''
             lines.append(f'{name} at most {threshold.upper_bound:g}{flag}')
-        if threshold.lower_bound is not None:
+        if threshold.metric == IMPROVEMENT_KEY and threshold.lower_bound is not None:
+            lines.append(f"test RMSE lower than {BIAS_BASELINE}'s (fitted on the same train "
+                         f'split) by at least {threshold.lower_bound:g}')
+        elif threshold.lower_bound is not None:
             lines.append(f'{name} at least {threshold.lower_bound:g}')
         if threshold.change is not None:
             better = 'lower' if threshold.lower_is_better else 'higher'
@@ -55,6 +63,10 @@ def conditions(evaluation: Evaluation) -> List[str]:
 
 def _failed_check(failure: Failure, evaluation: Evaluation) -> str:
     where = f' on slice {failure.slice_description}' if failure.slice_description else ''
+    if failure.metric == IMPROVEMENT_KEY and not failure.is_diff:
+        return (f'test RMSE {_rmse(evaluation.rmse)}{where} does not beat '
+                f"{BIAS_BASELINE}'s {_rmse(evaluation.bias_baseline_rmse)} by at least "
+                f'{_bound(failure.threshold.lower_bound)}')
     if failure.metric != RMSE_KEY:
         return f'{failure.metric} is {_rmse(failure.value)}{where}, {_limits(failure.threshold)}'
     if failure.is_diff:
@@ -93,8 +105,17 @@ def reason(evaluation: Evaluation) -> str:
     if not evaluation.validation_ok:
         return 'not blessed: ' + ('; '.join(failed_checks(evaluation))
                                   or 'the validation failed')
-    text = (f'blessed: test RMSE {_rmse(evaluation.rmse)} is within the bound '
-            f'{_bound(evaluation.upper_bound)}')
+    bar = evaluation.min_improvement_over_bias_baseline
+    if bar is not None:
+        improvement = (evaluation.bias_baseline_rmse - evaluation.rmse
+                       if None not in (evaluation.rmse, evaluation.bias_baseline_rmse)
+                       else None)
+        text = (f"blessed: test RMSE {_rmse(evaluation.rmse)} beats {BIAS_BASELINE}'s "
+                f'{_rmse(evaluation.bias_baseline_rmse)} by {_rmse(improvement)} (at least '
+                f'{_bound(bar)} needed)')
+    else:
+        text = (f'blessed: test RMSE {_rmse(evaluation.rmse)} is within the bound '
+                f'{_bound(evaluation.upper_bound)}')
     if evaluation.baseline_rmse is None:
         return text + ', and there was no blessed model to beat'
     improvement = (evaluation.baseline_rmse - evaluation.rmse
@@ -107,4 +128,7 @@ def reason(evaluation: Evaluation) -> str:
 def gate(evaluation: Evaluation) -> Gate:
     return Gate(rmse=evaluation.rmse, threshold=evaluation.upper_bound,
                 baseline_rmse=evaluation.baseline_rmse,
-                min_improvement=evaluation.min_improvement, reason=reason(evaluation))
+                min_improvement=evaluation.min_improvement,
+                bias_baseline_rmse=evaluation.bias_baseline_rmse,
+                bias_baseline_min_improvement=evaluation.min_improvement_over_bias_baseline,
+                reason=reason(evaluation))

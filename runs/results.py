@@ -1,5 +1,5 @@
 """What a run's artifacts hold, read into plain values: statistics, anomalies, the training
-history and the evaluation.
+history, the evaluation and the signatures of a SavedModel.
 
 The one reader of TFDV's, TFMA's and the Trainer's output files: the run summary and the
 report take their numbers from here, so that they can never disagree.
@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx import types
 from tfx.components.statistics_gen import stats_artifact_utils
@@ -18,6 +19,7 @@ from tfx.types import artifact_utils
 
 from components import anomaly_gate
 from components import rmse_metric
+from components import serving_layout
 from components.movielens import contract
 from models import artifacts as model_artifacts
 
@@ -25,6 +27,12 @@ from models import artifacts as model_artifacts
 RMSE_KEY = rmse_metric.RMSE_NAME
 RMSE_DIFF_KEY = f'{RMSE_KEY}_diff'
 EXAMPLE_COUNT_KEY = rmse_metric.EXAMPLE_COUNT_NAME
+# The user + item bias baseline's RMSE on the same examples, and how much lower the model's is.
+BIAS_BASELINE_RMSE_KEY = rmse_metric.BIAS_BASELINE_RMSE_NAME
+IMPROVEMENT_KEY = rmse_metric.IMPROVEMENT_NAME
+# The key each of our metric classes is thresholded by.
+_KEY_OF_METRIC = {rmse_metric.RootMeanSquaredError.__name__: RMSE_KEY,
+                  rmse_metric.BiasBaselineImprovement.__name__: IMPROVEMENT_KEY}
 
 
 # Statistics (StatisticsGen).
@@ -165,6 +173,7 @@ class SliceMetrics:
     rmse: float
     count: float
     rmse_diff: Optional[float]  # the candidate's minus the baseline's, with a baseline
+    bias_baseline_rmse: Optional[float] = None  # the user + item bias baseline's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +210,9 @@ class Evaluation:
     failures: Tuple[Failure, ...]
     missing_slices: Tuple[str, ...]
     missing_thresholds: bool
+    # The user + item bias baseline's, fitted on the same train split; None for a model
+    # exported without it.
+    bias_baseline_rmse: Optional[float] = None
 
     def threshold_of(self, metric: str) -> Optional[Threshold]:
         return next((t for t in self.thresholds if t.metric == metric), None)
@@ -220,6 +232,13 @@ class Evaluation:
             return None
         return -threshold.change
 
+    @property
+    def min_improvement_over_bias_baseline(self) -> Optional[float]:
+        """How much lower than the bias baseline's the RMSE had to be; None when the bias
+        baseline was reported but not gated on (--rmse-threshold)."""
+        threshold = self.threshold_of(IMPROVEMENT_KEY)
+        return threshold.lower_bound if threshold else None
+
 
 def _threshold(metric: str, threshold) -> Threshold:
     value, change = threshold.value_threshold, threshold.change_threshold
@@ -237,8 +256,7 @@ def _overall_thresholds(eval_config) -> Tuple[Threshold, ...]:
     thresholds = []
     for metrics_spec in eval_config.metrics_specs:
         for metric in metrics_spec.metrics:
-            name = RMSE_KEY if metric.class_name == rmse_metric.RootMeanSquaredError.__name__ \
-                else metric.class_name
+            name = _KEY_OF_METRIC.get(metric.class_name, metric.class_name)
             if metric.HasField('threshold'):
                 thresholds.append(_threshold(name, metric.threshold))
             for per_slice in metric.per_slice_thresholds:
@@ -272,7 +290,8 @@ def read_evaluation(evaluation: types.Artifact) -> Evaluation:
         if RMSE_KEY in values:
             slices.append(SliceMetrics(tuple(slice_key), values[RMSE_KEY],
                                        values.get(EXAMPLE_COUNT_KEY, 0.0),
-                                       values.get(RMSE_DIFF_KEY)))
+                                       values.get(RMSE_DIFF_KEY),
+                                       values.get(BIAS_BASELINE_RMSE_KEY)))
     slices.sort(key=lambda s: s.key != ())
     overall = next((s for s in slices if s.key == ()), None)
     baseline_rmse = None
@@ -303,4 +322,45 @@ def read_evaluation(evaluation: types.Artifact) -> Evaluation:
         failures=tuple(failures),
         missing_slices=tuple(', '.join(spec.feature_keys) or 'the whole split'
                              for spec in validation.missing_slices),
-        missing_thresholds=bool(validation.missing_thresholds))
+        missing_thresholds=bool(validation.missing_thresholds),
+        bias_baseline_rmse=overall.bias_baseline_rmse if overall else None)
+
+
+# Signatures (a SavedModel the Trainer wrote, as pushed).
+
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    key: str
+    dtype: str  # 'string', 'float32', ...
+    shape: Optional[Tuple[int, ...]]  # -1 for a dimension of any size; None for any rank
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    name: str
+    inputs: Tuple[TensorSpec, ...]  # by key
+    outputs: Tuple[TensorSpec, ...]
+
+
+def _tensor_specs(tensors) -> Tuple[TensorSpec, ...]:
+    return tuple(TensorSpec(key, tf.dtypes.as_dtype(info.dtype).name,
+                            None if info.tensor_shape.unknown_rank
+                            else tuple(d.size for d in info.tensor_shape.dim))
+                 for key, info in sorted(tensors.items()))
+
+
+def read_signatures(saved_model_dir: str) -> Tuple[Signature, ...]:
+    """The callable signatures of a SavedModel, by name, as TF Serving reads them.
+
+    From saved_model.pb alone: the specs tf.saved_model.load would give, without loading the
+    model.
+    """
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(saved_model_dir, serving_layout.SAVED_MODEL_FILE),
+                           'rb') as f:
+        saved_model.ParseFromString(f.read())
+    return tuple(Signature(name, _tensor_specs(signature.inputs),
+                           _tensor_specs(signature.outputs))
+                 for name, signature in sorted(saved_model.meta_graphs[0].signature_def.items())
+                 # TensorFlow's own init op, not something to call.
+                 if not name.startswith('__'))

@@ -1,5 +1,8 @@
 """Shared test set-up: Keras 2 for TFX, the optional real MovieLens data, and one complete
 pipeline run that every test reading a finished run shares."""
+import contextlib
+import copy
+import json
 import os
 import shutil
 
@@ -13,6 +16,22 @@ SYNTHETIC_RATINGS = 3000
 LENIENT_RMSE = 1.5
 SYNTHETIC_RUN_FLAGS = ('--source', 'synthetic', '--synthetic-ratings', str(SYNTHETIC_RATINGS),
                        '--rmse-threshold', str(LENIENT_RMSE))
+
+# Fixtures that take long to build: a test that uses one, directly or through another
+# fixture, gets the marker and is left out of `make test-fast` (see pytest.ini).
+E2E_FIXTURES = {'completed_run'}
+SLOW_FIXTURES = {'transform_output', 'saved_model', 'wheel'}
+
+# completed_run's run_summary.json as its run wrote it, by output dir.
+_SUMMARIES_AS_WRITTEN = {}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if E2E_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.e2e)
+        if SLOW_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope='session')
@@ -34,18 +53,46 @@ def completed_run(tmp_path_factory) -> str:
     that runs again or changes files works on copy_run(completed_run, ...).
     """
     import local_runner
+    from runs.output_dir import OutputDir
 
     output_dir = str(tmp_path_factory.mktemp('completed-run'))
     code = local_runner.main(['--output-dir', output_dir, *SYNTHETIC_RUN_FLAGS])
     assert code == 0, f'the pipeline run into {output_dir} failed; see its output above'
+    with open(OutputDir(output_dir).summary) as f:
+        _SUMMARIES_AS_WRITTEN[output_dir] = json.load(f)
     return output_dir
+
+
+@pytest.fixture(scope='session')
+def completed_run_summary(completed_run) -> dict:
+    """completed_run's run_summary.json as its run wrote it (the file itself would show a
+    later run's, should a test break the read-only rule). Read-only, as the run is."""
+    return copy.deepcopy(_SUMMARIES_AS_WRITTEN[completed_run])
 
 
 def copy_run(output_dir: str, destination: str) -> str:
     """A copy of a run's output dir that a test may change and run again.
 
     The copy's metadata.sqlite still names the original's artifacts, which stay read-only:
-    a rerun in the copy writes its new artifacts under the copy.
+    a rerun in the copy writes its new artifacts under the copy. The copy is not the same
+    run for TFX's cache: the synthetic data and the serving dir have other paths in it.
     """
     shutil.copytree(output_dir, destination)
     return destination
+
+
+@contextlib.contextmanager
+def reports_not_written():
+    """local_runner's runs in this block write no run report; yields the list of reports
+    they asked for, as (output dir, write_report's keyword arguments).
+
+    For runs whose report no test reads: a report costs seconds for each run, on ml-100k
+    more. The report itself is tested on completed_run, whose report its run wrote.
+    """
+    from runs import local
+
+    asked = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local, 'write_report',
+                      lambda output_dir, **kwargs: asked.append((output_dir.path, kwargs)))
+        yield asked

@@ -1,15 +1,17 @@
-"""kubeflow_runner.py, the Dockerfile, and the wheel that the image installs.
+"""kubeflow_runner.py for both targets, the Dockerfile, and the wheel that the image installs.
 
 The expensive part runs once, in one subprocess. The project's wheel is built from a copy
 of the Docker build context and installed alone in a fresh virtual environment, which sees
 .venv's dependencies but not this checkout. There kubeflow_runner.py compiles the pipeline
-with the network refused, and every dotted path in the compiled file is imported. The
-tests read the compiled files and what that subprocess reported.
+with the network refused, and every dotted path and command module in the compiled files
+is imported. The tests read the compiled files and what that subprocess reported;
+tests/kubeflow/ runs the compiled files task by task.
 """
 import argparse
 import inspect
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -19,14 +21,16 @@ import textwrap
 import zipfile
 
 import pytest
-import yaml
 from google.protobuf import json_format
+from kfp import components as kfp_components
+from kfp.client import client as kfp_client
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
 import local_runner
 from components import curated_schema
 from pipeline import configs
+from tests.kubeflow import image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ('pipeline', 'components', 'models')
@@ -35,6 +39,7 @@ GS_ROOT = 'gs://bucket/root'
 DATAFLOW_ARGS = ['--runner=DataflowRunner', '--project=my-project', '--region=europe-west1',
                  '--temp_location=gs://bucket/tmp']
 MODEL_RESOLVER = 'latest_blessed_model_resolver-model-resolver'
+SERVED_BASELINE = 'LatestServedModel'
 BLESSING_RESOLVER = 'latest_blessed_model_resolver-model-blessing-resolver'
 # Each task and the tasks it waits for. The resolver of the last blessed model compiles to
 # two tasks: the model resolver reads the blessing resolver's output artifact.
@@ -51,15 +56,26 @@ DEPENDENCIES = {
     'Evaluator': {'MovieLensExampleGen', 'Trainer', MODEL_RESOLVER},
     'Pusher': {'Evaluator', 'Trainer'},
 }
+# --target kfp: no resolver; the served model is the Evaluator's baseline.
+KFP_DEPENDENCIES = {
+    **{task: upstream for task, upstream in DEPENDENCIES.items()
+       if task not in (MODEL_RESOLVER, BLESSING_RESOLVER)},
+    SERVED_BASELINE: set(),
+    'Evaluator': {'MovieLensExampleGen', 'Trainer', SERVED_BASELINE},
+}
 BEAM_COMPONENTS = ('MovieLensExampleGen', 'StatisticsGen', 'Transform', 'Evaluator')
 PROJECT_DOTTED_PATHS = {
     'components.movielens.executor.Executor',
     'components.anomaly_gate.AnomalyGate_Executor',
     'components.curated_schema.CuratedSchemaGen_Executor',
     'components.atomic_pusher.AtomicPushExecutor',
+    'components.served_baseline.LatestServedModel_Executor',
+    'components.served_baseline.ServedBaselineEvaluatorExecutor',
     configs.PREPROCESSING_FN,
     configs.RUN_FN,
 }
+TFX_ENTRYPOINT = 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'
+TFX_EXAMPLE_GEN_DRIVER = 'tfx.orchestration.kubeflow.v2.file_based_example_gen.driver'
 
 # GroupLens 100K files, a few rows each: compiling only looks at which files exist.
 GROUPLENS_FILES = {
@@ -73,10 +89,10 @@ GROUPLENS_FILES = {
 
 
 def parameter(job: dict, task: str, name: str):
-    """A constant input parameter of a task in a compiled pipeline."""
+    """A constant input parameter of a task in a compiled pipeline, schema 2.0.0 or 2.1.0."""
     tasks = job['pipelineSpec']['root']['dag']['tasks']
-    return tasks[task]['inputs']['parameters'][name]['runtimeValue']['constantValue'][
-        'stringValue']
+    value = tasks[task]['inputs']['parameters'][name]['runtimeValue']
+    return value['constant'] if 'constant' in value else value['constantValue']['stringValue']
 
 
 def dotted_paths(job: dict) -> set:
@@ -89,6 +105,36 @@ def dotted_paths(job: dict) -> set:
     paths.add(parameter(job, 'Trainer', 'run_fn'))
     paths.add(parameter(job, 'Transform', 'preprocessing_fn'))
     return paths
+
+
+def containers(job: dict) -> dict:
+    """Every container a compiled pipeline runs, by executor label (':driver' for the
+    ExampleGen's preCacheCheck, which only Vertex AI runs)."""
+    found = {}
+    for label, executor in job['pipelineSpec']['deploymentSpec']['executors'].items():
+        if 'container' in executor:
+            found[label] = executor['container']
+            driver = executor['container'].get('lifecycle', {}).get('preCacheCheck')
+            if driver:
+                found[f'{label}:driver'] = driver
+    return found
+
+
+def command_modules(job: dict) -> set:
+    """The modules that the containers' commands run, `python -m MODULE`."""
+    modules = set()
+    for container in containers(job).values():
+        assert container['command'][:2] == ['python', '-m'], container['command']
+        modules.add(container['command'][2])
+    return modules
+
+
+def load_compiled(path: str) -> dict:
+    """A compiled file as a PipelineJob dict; a .yaml file holds only its pipelineSpec."""
+    import yaml
+
+    with open(path) as f:
+        return json.load(f) if path.endswith('.json') else {'pipelineSpec': yaml.safe_load(f)}
 
 
 # The project's files, read as the Docker build reads them.
@@ -120,7 +166,8 @@ def locked_version(package):
 
 
 # Runs in the wheel-only venv: executes kubeflow_runner.py as its command line would, once
-# per entry of `runs`, then imports every dotted path that the `import_from` pipeline names.
+# per entry of `runs`, then imports every dotted path and command module that the
+# `import_from` pipelines name.
 CHILD = textwrap.dedent('''
     import contextlib, importlib, io, json, os, runpy, socket, sys
 
@@ -154,13 +201,15 @@ CHILD = textwrap.dedent('''
         runs[name] = {{'exit_code': exit_code, 'stderr': messages.getvalue()}}
 
     imports = {{}}
-    with open(request['import_from']) as f:
-        job = json.load(f)
-    for path in sorted(dotted_paths(job)):
-        module_name, _, attribute = path.rpartition('.')
+    jobs = [load_compiled(path) for path in request['import_from']]
+    paths = set().union(*map(dotted_paths, jobs))
+    modules = set().union(*map(command_modules, jobs))
+    for path in sorted(paths | modules):
+        module_name, attribute = (path, None) if path in modules else path.rsplit('.', 1)
         try:
             module = importlib.import_module(module_name)
-            getattr(module, attribute)
+            if attribute:
+                getattr(module, attribute)
             imports[path] = {{'file': os.path.realpath(module.__file__)}}
         except Exception as error:  # reported; the tests assert on it
             imports[path] = {{'error': f'{{type(error).__name__}}: {{error}}'}}
@@ -168,8 +217,9 @@ CHILD = textwrap.dedent('''
     with open(request['report'], 'w') as f:
         json.dump(dict(runs=runs, imports=imports, network_attempts=network_attempts,
                        keras=os.environ.get('TF_USE_LEGACY_KERAS')), f)
-''').format(helpers='\n'.join(inspect.getsource(function)
-                              for function in (parameter, dotted_paths)))
+''').format(helpers='\n'.join(inspect.getsource(function) for function in
+                              (parameter, dotted_paths, containers, command_modules,
+                               load_compiled)))
 
 
 def run(command, **kwargs):
@@ -235,14 +285,16 @@ def wheel(work):
 
 @pytest.fixture(scope='module')
 def compiled(work, wheel, data_dir):
-    """Compiles three pipelines in the wheel-only venv; returns their files and the report.
+    """Compiles four pipelines in the wheel-only venv; returns their files and the report.
 
-    vertex: a gs:// root, Dataflow, every training flag. kfp: YAML, a local root, defaults.
-    gs_data: the example of docs/kubeflow.md, data in a bucket.
+    vertex: a gs:// root, Dataflow, every training flag. vertex_yaml: YAML, a local root,
+    defaults. kfp: --target kfp, defaults. gs_data: the example of docs/kubeflow.md, data
+    in a bucket.
     """
     python = wheel_only_venv(work, wheel)
     files = {'vertex': os.path.join(work, 'out', 'pipeline.json'),
-             'kfp': os.path.join(work, 'out', 'pipeline.yaml'),
+             'vertex_yaml': os.path.join(work, 'out', 'vertex.yaml'),
+             'kfp': os.path.join(work, 'out', 'kfp.yaml'),
              'gs_data': os.path.join(work, 'out', 'gs-data.json'),
              'local_root': os.path.join(work, 'local-root'),
              'report': os.path.join(work, 'report.json')}
@@ -253,7 +305,9 @@ def compiled(work, wheel, data_dir):
                    *[f'--beam-arg={arg}' for arg in DATAFLOW_ARGS],
                    '--architecture', 'notebook', '--seed', '7', '--train-steps', '11',
                    '--rmse-threshold', '0.95', '--predefined-split', 'u1', '--skip-bad-rows'],
-        'kfp': ['--output', files['kfp'], '--pipeline-root', files['local_root'],
+        'vertex_yaml': ['--output', files['vertex_yaml'], '--pipeline-root',
+                        files['local_root'], '--data-dir', data_dir, *common],
+        'kfp': ['--target', 'kfp', '--output', files['kfp'], '--pipeline-root', GS_ROOT,
                 '--data-dir', data_dir, '--serving-dir', 'gs://bucket/models', *common],
         'gs_data': ['--output', files['gs_data'], '--pipeline-root', GS_ROOT,
                     '--data-dir', 'gs://bucket/ml-100k', *common],
@@ -261,7 +315,8 @@ def compiled(work, wheel, data_dir):
     request = os.path.join(work, 'request.json')
     with open(request, 'w') as f:
         json.dump(dict(runner=os.path.join(REPO, 'kubeflow_runner.py'), runs=runs,
-                       import_from=files['vertex'], report=files['report']), f)
+                       import_from=[files['vertex'], files['kfp']], report=files['report']),
+                  f)
     # Nowhere the checkout could come from: not the working directory, not PYTHONPATH (-I).
     empty = os.path.join(work, 'cwd')
     os.makedirs(empty)
@@ -282,12 +337,21 @@ def vertex_job(compiled):
         return json.load(f)
 
 
-@pytest.fixture(scope='module')
-def kfp_spec(compiled):
+def compiled_file(compiled, name):
     files, report = compiled
-    assert report['runs']['kfp']['exit_code'] == 0, report['runs']['kfp']['stderr']
-    with open(files['kfp']) as f:
-        return yaml.safe_load(f)
+    assert report['runs'][name]['exit_code'] == 0, report['runs'][name]['stderr']
+    return load_compiled(files[name])
+
+
+@pytest.fixture(scope='module')
+def vertex_yaml(compiled):
+    return compiled_file(compiled, 'vertex_yaml')
+
+
+@pytest.fixture(scope='module')
+def kfp_job(compiled):
+    """The --target kfp file, a bare PipelineSpec, as {'pipelineSpec': ...}."""
+    return compiled_file(compiled, 'kfp')
 
 
 def tasks_of(job):
@@ -300,8 +364,12 @@ def container(job, task):
 
 
 def beam_args(args):
-    """What follows the invocation placeholder: the Beam pipeline arguments."""
-    return args[args.index('{{$}}') + 1:]
+    """What follows the invocation placeholder (and the inputs spec of schema 2.1.0): the
+    Beam pipeline arguments."""
+    rest = args[args.index('{{$}}') + 1:]
+    if rest[:1] == ['--json_serialized_inputs_spec_args']:
+        rest = rest[2:]
+    return rest
 
 
 # The compiled pipeline.
@@ -340,7 +408,7 @@ def test_every_component_runs_the_given_image(vertex_job):
         {f'{MODEL_RESOLVER}_executor', f'{BLESSING_RESOLVER}_executor'}
 
 
-def test_code_is_named_by_dotted_path_not_uploaded(compiled, vertex_job, kfp_spec):
+def test_code_is_named_by_dotted_path_not_uploaded(compiled, vertex_job, vertex_yaml):
     files, _ = compiled
     assert parameter(vertex_job, 'Trainer', 'run_fn') == 'models.ranking.trainer.run_fn'
     assert parameter(vertex_job, 'Transform', 'preprocessing_fn') == \
@@ -350,6 +418,7 @@ def test_code_is_named_by_dotted_path_not_uploaded(compiled, vertex_job, kfp_spe
         assert 'module_path' not in tasks_of(vertex_job)[task]['inputs']['parameters']
     assert '.whl' not in json.dumps(vertex_job)
     # Compiling wrote nothing under a local pipeline root: no packaged module, no wheel.
+    assert tasks_of(vertex_yaml).keys() == tasks_of(vertex_job).keys()
     assert not os.path.exists(files['local_root'])
 
 
@@ -362,11 +431,10 @@ def test_beam_args_reach_the_beam_components(vertex_job):
     assert beam_args(driver['args']) == expected
 
 
-def test_without_beam_args_components_keep_the_direct_runner_defaults(kfp_spec):
-    executors = kfp_spec['deploymentSpec']['executors']
-    for task in BEAM_COMPONENTS:
-        args = executors[f'{task}_executor']['container']['args']
-        assert beam_args(args) == list(configs.BEAM_PIPELINE_ARGS), task
+def test_without_beam_args_components_keep_the_direct_runner_defaults(vertex_yaml, kfp_job):
+    for job in (vertex_yaml, kfp_job):
+        for task in BEAM_COMPONENTS:
+            assert beam_args(container(job, task)['args']) == list(configs.BEAM_PIPELINE_ARGS)
 
 
 def test_training_flags_reach_the_components(vertex_job):
@@ -386,12 +454,13 @@ def test_training_flags_reach_the_components(vertex_job):
     assert threshold['threshold']['value_threshold']['upper_bound'] == 0.95
 
 
-def test_serving_dir_defaults_to_the_pipeline_root(vertex_job, kfp_spec):
+def test_serving_dir_defaults_to_the_pipeline_root(vertex_job, kfp_job):
     destination = json.loads(parameter(vertex_job, 'Pusher', 'push_destination'))
     assert destination['filesystem']['base_directory'] == f'{GS_ROOT}/serving_model'
-    given = kfp_spec['root']['dag']['tasks']['Pusher']['inputs']['parameters']
-    given = json.loads(given['push_destination']['runtimeValue']['constantValue']['stringValue'])
+    given = json.loads(parameter(kfp_job, 'Pusher', 'push_destination'))
     assert given['filesystem']['base_directory'] == 'gs://bucket/models'
+    # The kfp baseline reads where the Pusher writes.
+    assert parameter(kfp_job, SERVED_BASELINE, 'serving_dir') == 'gs://bucket/models'
 
 
 def test_schemas_are_read_from_the_image_not_the_compiling_machine(vertex_job):
@@ -402,12 +471,126 @@ def test_schemas_are_read_from_the_image_not_the_compiling_machine(vertex_job):
     assert REPO not in json.dumps(vertex_job)
 
 
-def test_yaml_output_is_the_pipeline_spec_kfp_client_reads(vertex_job, kfp_spec):
-    # What kfp.Client().create_run_from_pipeline_package does with a .yaml package.
-    spec = json_format.ParseDict(kfp_spec, pipeline_spec_pb2.PipelineSpec())
-    assert set(spec.root.dag.tasks) == set(DEPENDENCIES)
+def test_yaml_output_is_the_pipeline_spec_kfp_client_reads(compiled, vertex_job):
+    files, _ = compiled
+    # What kfp.Client().create_run_from_pipeline_package reads from a .yaml package.
+    document = kfp_client._extract_pipeline_yaml(files['kfp'])
+    assert set(document.pipeline_spec.root.dag.tasks) == set(KFP_DEPENDENCIES)
+    assert document.pipeline_spec.schema_version == '2.1.0'
+    # The KFP SDK's own loader reads it as a pipeline, as it reads one it compiled itself.
+    loaded = kfp_components.load_component_from_file(files['kfp'])
+    assert loaded.name == configs.PIPELINE_NAME
+    assert set(loaded.pipeline_spec.root.dag.tasks) == set(KFP_DEPENDENCIES)
     with pytest.raises(json_format.ParseError):  # why .json is for Vertex AI only
         json_format.ParseDict(vertex_job, pipeline_spec_pb2.PipelineSpec())
+
+
+# The open-source Kubeflow Pipelines target.
+
+def executor_class(job, task):
+    args = container(job, task)['args']
+    return args[args.index('--executor_class_path') + 1]
+
+
+def test_kfp_has_no_resolver_and_judges_against_the_served_model(kfp_job):
+    tasks = tasks_of(kfp_job)
+    assert {name: set(task.get('dependentTasks', [])) for name, task in tasks.items()} == \
+        KFP_DEPENDENCIES
+    executors = kfp_job['pipelineSpec']['deploymentSpec']['executors']
+    assert {label: sorted(executor) for label, executor in executors.items()} == \
+        {f'{task}_executor': ['container'] for task in KFP_DEPENDENCIES}
+    baseline = tasks['Evaluator']['inputs']['artifacts']['baseline_model']['taskOutputArtifact']
+    assert baseline == {'producerTask': SERVED_BASELINE, 'outputArtifactKey': 'model'}
+    assert executor_class(kfp_job, SERVED_BASELINE) == \
+        'components.served_baseline.LatestServedModel_Executor'
+    assert executor_class(kfp_job, 'Evaluator') == \
+        'components.served_baseline.ServedBaselineEvaluatorExecutor'
+
+
+def test_kfp_task_names_are_argo_task_names(kfp_job, vertex_job):
+    # argo-workflows' workflowFieldNameFmt and workflowFieldMaxLength: KFP's Argo compiler
+    # names each DAG task after its pipeline task.
+    argo_name = re.compile(r'[a-zA-Z0-9][-a-zA-Z0-9]*')
+    assert [name for name in tasks_of(kfp_job)
+            if not (argo_name.fullmatch(name) and len(name) <= 128)] == []
+    # What kubeflow_runner.py checks before it writes a kfp file: Vertex AI's would fail.
+    assert {name for name in tasks_of(vertex_job)
+            if not kubeflow_runner.ARGO_TASK_NAME.fullmatch(name)} == \
+        {MODEL_RESOLVER, BLESSING_RESOLVER}
+
+
+def test_kfp_speaks_the_only_schema_kfp_2_0_to_2_5_accept(kfp_job, vertex_job):
+    assert kfp_job['pipelineSpec']['schemaVersion'] == '2.1.0'
+    assert vertex_job['pipelineSpec']['schemaVersion'] == '2.0.0'
+    # Constants, the only parameters KFP's driver reads; no runtime parameter to submit.
+    kinds = {kind for task in tasks_of(kfp_job).values()
+             for value in task['inputs'].get('parameters', {}).values()
+             for kind in value['runtimeValue']}
+    assert kinds == {'constant'}
+    assert 'inputDefinitions' not in kfp_job['pipelineSpec']['root']
+    # TFX's entrypoint learns the parameters' types from the inputs spec, and ours the
+    # input artifacts' types.
+    for label, task_container in containers(kfp_job).items():
+        if not label.endswith(':driver'):
+            assert '--json_serialized_inputs_spec_args' in task_container['args'], label
+
+
+def test_kfp_reruns_the_example_gen_and_the_baseline_every_time(kfp_job, vertex_job):
+    def cached(job):
+        return {name for name, task in tasks_of(job).items()
+                if task.get('cachingOptions', {}).get('enableCache')}
+
+    assert cached(kfp_job) == set(KFP_DEPENDENCIES) - {'MovieLensExampleGen', SERVED_BASELINE}
+    # Vertex AI's ExampleGen driver fingerprints the data, which keys its cache.
+    assert cached(vertex_job) == set(DEPENDENCIES) - {MODEL_RESOLVER, BLESSING_RESOLVER}
+
+
+def test_an_identical_model_is_never_blessed_again(kfp_job, vertex_job):
+    """TFMA passes a LOWER_IS_BETTER change of at most `absolute`: were it 0, a model no
+    better than the baseline (the served one, retrained or cached) would be pushed again."""
+    for job in (kfp_job, vertex_job):
+        eval_config = json.loads(parameter(job, 'Evaluator', 'eval_config'))
+        [rmse] = [metric for spec in eval_config['metrics_specs'] for metric in spec['metrics']
+                  if metric['class_name'] == 'RootMeanSquaredError']
+        [threshold] = rmse['per_slice_thresholds']
+        change = threshold['threshold']['change_threshold']
+        assert change['direction'] == 'LOWER_IS_BETTER'
+        assert change['absolute'] == -configs.RMSE_MIN_IMPROVEMENT < 0
+
+
+def image_path(source):
+    """Where the Dockerfile copies a path of the build context in the image."""
+    [workdir] = dockerfile_instructions('WORKDIR')
+    for arguments in dockerfile_instructions('COPY'):
+        *sources, destination = arguments.split()
+        if source in sources and not arguments.startswith('--from'):
+            destination = posixpath.join(workdir, destination)
+            if destination.endswith('/') or posixpath.basename(destination) == '.':
+                destination = posixpath.join(destination, posixpath.basename(source))
+            return posixpath.normpath(destination)
+    return None
+
+
+def test_every_command_runs_a_module_of_the_image_in_its_workdir(compiled, vertex_job, kfp_job):
+    files, report = compiled
+    assert command_modules(kfp_job) == {kubeflow_runner.KFP_ENTRYPOINT_MODULE,
+                                        TFX_EXAMPLE_GEN_DRIVER}
+    assert command_modules(vertex_job) == {TFX_ENTRYPOINT, TFX_EXAMPLE_GEN_DRIVER}
+    # `python -m components.kfp_entrypoint` in WORKDIR finds the copied file there...
+    module_file = kubeflow_runner.KFP_ENTRYPOINT_MODULE.replace('.', '/') + '.py'
+    package = module_file.split('/')[0]
+    assert os.path.isfile(os.path.join(REPO, module_file))
+    assert image_path(package) == posixpath.join(kubeflow_runner.IMAGE_PROJECT_DIR, package)
+    # ... the build imports it from the installed package, as the wheel alone provides it...
+    assert f'import {kubeflow_runner.KFP_ENTRYPOINT_MODULE};' in read('Dockerfile')
+    installed = report['imports'][kubeflow_runner.KFP_ENTRYPOINT_MODULE]['file']
+    assert installed.startswith(os.path.realpath(files['venv']) + os.sep)
+    assert installed.endswith(os.sep + module_file)
+    # ... and the harness runs the same command in the same directory of this checkout.
+    harness_image = image.Image()
+    assert harness_image.workdir == kubeflow_runner.IMAGE_PROJECT_DIR
+    assert harness_image.cwd == REPO
+    assert 'PYTHONPATH' not in harness_image.environment()
 
 
 def test_only_tfx_own_baseline_strategy_compiles_for_kubeflow(tmp_path):
@@ -453,25 +636,34 @@ def test_wheel_holds_every_module_and_the_schemas(wheel):
     assert schemas <= in_wheel
 
 
-def test_the_wheel_alone_provides_every_dotted_path(compiled, vertex_job):
+def test_the_wheel_alone_provides_every_dotted_path(compiled, vertex_job, kfp_job):
     files, report = compiled
-    assert set(report['imports']) == dotted_paths(vertex_job)
+    assert set(report['imports']) == dotted_paths(vertex_job) | dotted_paths(kfp_job) | \
+        command_modules(vertex_job) | command_modules(kfp_job)
     failed = {path: outcome for path, outcome in report['imports'].items()
               if 'error' in outcome}
     assert failed == {}
     project = {path: outcome['file'] for path, outcome in report['imports'].items()
                if path.split('.')[0] in PACKAGES}
-    assert set(project) == PROJECT_DOTTED_PATHS
+    assert set(project) == PROJECT_DOTTED_PATHS | {kubeflow_runner.KFP_ENTRYPOINT_MODULE}
     venv = os.path.realpath(files['venv'])
     for path, module_file in project.items():
         assert module_file.startswith(venv + os.sep), (path, module_file)
         assert not module_file.startswith(REPO + os.sep), (path, module_file)
 
 
-def test_the_image_checks_every_dotted_path_at_build_time(vertex_job):
-    checked = {f'{module}.{name}' for module, name in
-               re.findall(r'from ([\w.]+) import (\w+)', read('Dockerfile'))}
-    project = {path for path in dotted_paths(vertex_job) if path.split('.')[0] in PACKAGES}
+def test_the_image_checks_every_dotted_path_at_build_time(vertex_job, kfp_job):
+    checked = set()
+    for statement in re.split(r'[;"]', ' '.join(dockerfile_instructions('RUN'))):
+        words = statement.split()
+        if words[:1] == ['from'] and words[2:3] == ['import']:
+            checked.add(f'{words[1]}.{words[3]}')
+        elif words[:1] == ['import']:
+            checked.add(words[1])
+    named = set().union(*(dotted_paths(job) | command_modules(job)
+                          for job in (vertex_job, kfp_job)))
+    project = {path for path in named if path.split('.')[0] in PACKAGES}
+    assert project == PROJECT_DOTTED_PATHS | {kubeflow_runner.KFP_ENTRYPOINT_MODULE}
     assert project <= checked
 
 
@@ -533,7 +725,27 @@ def test_required_flags_and_sources(capsys):
     args = kubeflow_runner.parse_args(['--pipeline-root', 'gs://b/root/', '--image', IMAGE,
                                        '--data-dir', 'gs://b/d'])
     assert args.serving_dir == 'gs://b/root/serving_model'
-    assert args.output == 'pipeline.json'
+    assert (args.target, args.output) == ('vertex', 'pipeline.json')
+    args = kubeflow_runner.parse_args(['--target', 'kfp', '--pipeline-root', GS_ROOT,
+                                       '--image', IMAGE, '--data-dir', 'gs://b/d'])
+    assert args.output == 'pipeline.yaml'
+
+
+@pytest.mark.parametrize('given, message', [
+    (['--output', 'pipeline.json'], '--output pipeline.json: kfp.Client submits a '
+                                    'PipelineSpec in YAML'),
+    (['--pipeline-root', '/mnt/root'], '--pipeline-root /mnt/root: open-source KFP needs a '
+                                       'gs:// pipeline root'),
+    (['--pipeline-root', 'minio://mlpipeline/v2/artifacts'], 'needs a gs:// pipeline root'),
+])
+def test_kfp_target_refuses_what_kfp_cannot_run(given, message, capsys):
+    argv = dict(zip(['--pipeline-root', '--image', '--data-dir'], [GS_ROOT, IMAGE, 'gs://b/d']))
+    argv.update(zip(given[::2], given[1::2]))
+    with pytest.raises(SystemExit) as exit:
+        kubeflow_runner.parse_args(['--target', 'kfp',
+                                    *[item for pair in argv.items() for item in pair]])
+    assert exit.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('given, added', [

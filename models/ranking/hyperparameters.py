@@ -21,6 +21,7 @@ class Hyperparameters:
     implicit_feedback_limit: int  # hybrid: rated movies per user in the SVD++ term, at most
     dropout: float
     ensemble_size: int  # members from different starting weights, averaged when served
+    bias_baseline_regularisation: Sequence[float]  # the gate's baseline: chosen on eval
     seed: int
 
     @classmethod

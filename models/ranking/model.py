@@ -14,14 +14,16 @@ import tensorflow_recommenders as tfrs
 
 from models import features
 from models.ranking.hyperparameters import Hyperparameters
+from models.schema import RatingScale
 
 
 @dataclasses.dataclass
 class CatalogTables:
     """Per-user and per-movie side features, indexed by the user's and movie's vocabulary index.
 
-    Row len(vocabulary) of each table is the out-of-vocabulary user or movie, whose side
-    features are all out-of-vocabulary too. `vocabulary_sizes` counts every side feature's
+    `user_features` holds the user side features the release has (none for MovieLens 10M and
+    later). Row len(vocabulary) of each table is the out-of-vocabulary user or movie, whose
+    side features are all out-of-vocabulary too. `vocabulary_sizes` counts every side feature's
     indices including its OOV bucket; genre lists are padded with `genre_padding`. A sample
     of the movies each user rated in training (see trainer.rated_movies_sample) is in CSR
     form: user u's are rated_movies[rated_row_splits[u]:rated_row_splits[u + 1]].
@@ -49,13 +51,14 @@ class RankingModel(tfrs.models.Model):
     losses, for one member's weights, is that of its own loss), while the metrics, and so
     early stopping, follow the average that is served.
 
-    Predictions outside training are clipped to the rating scale, since no rating is below
-    1 or above 5 and clipping can only lower the error.
+    Predictions outside training are clipped to the release's rating scale (1-5, or 0.5-5
+    for half stars), since no rating lies outside it and clipping can only lower the error.
     """
 
-    def __init__(self, scorer: tf.keras.layers.Layer):
+    def __init__(self, scorer: tf.keras.layers.Layer, scale: RatingScale):
         super().__init__()
         self.scorer = scorer
+        self.scale = scale
         self.task = tfrs.tasks.Ranking(
             loss=tf.keras.losses.MeanSquaredError(),
             metrics=[tf.keras.metrics.RootMeanSquaredError(name='rmse')])
@@ -64,11 +67,10 @@ class RankingModel(tfrs.models.Model):
         return self.scorer(inputs[features.USER_INDEX], inputs[features.MOVIE_INDEX],
                            training=training)
 
-    @staticmethod
-    def _served(member_scores, training):
+    def _served(self, member_scores, training):
         average = tf.reduce_mean(member_scores, axis=1)
-        return average if training else tf.clip_by_value(average, features.MIN_RATING,
-                                                         features.MAX_RATING)
+        return average if training else tf.clip_by_value(average, self.scale.min,
+                                                         self.scale.max)
 
     def call(self, inputs, training=False):
         return self._served(self._member_scores(inputs, training), training)
@@ -183,7 +185,7 @@ class HybridScorer(tf.keras.layers.Layer):
                                for name, table in tables.user_features.items()}
         self.user_side_embeddings = {
             name: embedding(tables.vocabulary_sizes[name], members * dim, name, 'uniform')
-            for name in features.USER_SIDE_FEATURES}
+            for name in tables.user_features}
         self._genres = tf.Variable(tables.movie_genres, trainable=False, name='genres')
         self._genre_padding = tables.genre_padding
         self.genre_embedding = embedding(tables.genre_padding + 1, members * dim,
@@ -199,6 +201,9 @@ class HybridScorer(tf.keras.layers.Layer):
         self.mlp = _member_mlp(hparams.hidden_units, hparams.dropout)
 
     def _user_side(self, user_index):
+        """The sum of the user's side-feature embeddings; 0 where the release records none."""
+        if not self.user_side_embeddings:
+            return 0.0
         return tf.add_n([embedding(tf.gather(self._user_features[name], user_index))
                          for name, embedding in self.user_side_embeddings.items()])
 
@@ -234,11 +239,11 @@ class HybridScorer(tf.keras.layers.Layer):
 
 
 def build(hparams: Hyperparameters, num_users: int, num_movies: int,
-          tables: CatalogTables) -> RankingModel:
-    """An ensemble of `ensemble_size` models of the architecture hparams names; sizes count
-    the OOV row."""
+          tables: CatalogTables, scale: RatingScale) -> RankingModel:
+    """An ensemble of `ensemble_size` models of the architecture hparams names, rating on
+    `scale`; sizes count the OOV row."""
     if hparams.architecture == 'notebook':
-        return RankingModel(NotebookScorer(num_users, num_movies, hparams))
+        return RankingModel(NotebookScorer(num_users, num_movies, hparams), scale)
     if hparams.architecture == 'hybrid':
-        return RankingModel(HybridScorer(num_users, num_movies, tables, hparams))
+        return RankingModel(HybridScorer(num_users, num_movies, tables, hparams), scale)
     raise ValueError(f"Unknown architecture {hparams.architecture!r}: use 'notebook' or 'hybrid'.")

@@ -1,9 +1,11 @@
 """The served model's signatures: what TF Serving, TFMA and rank.py call.
 
 Each signature maps raw strings through the same tf.Transform graph the model was trained
-on, so serving cannot drift from training. `CONTRACT` is the served interface: the
-signatures below take their input specs from it, docs/serving.md shows it as a table, and
-tests/models/test_signatures.py checks a saved model against it.
+on, so serving cannot drift from training. The signatures that take titles resolve each to
+one movie as catalog.py documents (the most rated of the movies with that title).
+`CONTRACT` is the served interface: the signatures below take their input specs from it,
+docs/serving.md shows it as a table, and tests/models/test_signatures.py checks a saved
+model against it.
 """
 import tensorflow as tf
 
@@ -11,6 +13,7 @@ from models import features
 
 SERVING_DEFAULT = 'serving_default'
 TRANSFORM_FEATURES = 'transform_features'
+EVALUATE = 'evaluate'
 PREDICT_RATING = 'predict_rating'
 RANK = 'rank'
 TOP_K = 'top_k'
@@ -22,6 +25,8 @@ K = 'k'
 
 # Output keys.
 RATING = 'rating'  # the output key of every rating signature
+BIAS_BASELINE_RATING = 'bias_baseline_rating'  # evaluate: the gate's baseline (bias_baseline.py)
+MOVIE_IDS = 'movie_ids'  # the movie of each title; '' for a title not in the catalog
 SCORES = 'scores'
 KNOWN_TITLES = 'known_titles'  # per title: is it in the model's movie vocabulary?
 KNOWN_USER = 'known_user'  # is the user in the model's user vocabulary?
@@ -29,6 +34,7 @@ KNOWN_USER = 'known_user'  # is the user in the model's user vocabulary?
 _BATCH_OF_STRINGS = tf.TensorSpec([None], tf.string)
 _RANKING = {
     MOVIE_TITLES: tf.TensorSpec([None], tf.string),
+    MOVIE_IDS: tf.TensorSpec([None], tf.string),
     SCORES: tf.TensorSpec([None], tf.float32),
     KNOWN_TITLES: tf.TensorSpec([None], tf.bool),
     KNOWN_USER: tf.TensorSpec([], tf.bool),
@@ -37,11 +43,16 @@ _RANKING = {
 # Signature name -> (inputs, outputs), each a dict of key -> TensorSpec. The user of `rank`
 # and `top_k` is a scalar, which TF Serving's REST API takes in the columnar ("inputs")
 # form as a bare JSON string. `transform_features` outputs whatever preprocessing_fn
-# makes (None here); only TFMA calls it.
+# makes (None here). Only TFMA calls it and `evaluate`, which rates as serving_default does
+# and adds the bias baseline's rating: serving_default keeps its single output, since TF
+# Serving's REST answer changes shape with a second one.
 CONTRACT = {
     SERVING_DEFAULT: ({EXAMPLES: _BATCH_OF_STRINGS},
                       {RATING: tf.TensorSpec([None], tf.float32)}),
     TRANSFORM_FEATURES: ({EXAMPLES: _BATCH_OF_STRINGS}, None),
+    EVALUATE: ({EXAMPLES: _BATCH_OF_STRINGS},
+               {RATING: tf.TensorSpec([None], tf.float32),
+                BIAS_BASELINE_RATING: tf.TensorSpec([None], tf.float32)}),
     PREDICT_RATING: ({features.USER_ID: _BATCH_OF_STRINGS,
                       features.MOVIE_TITLE: _BATCH_OF_STRINGS},
                      {RATING: tf.TensorSpec([None], tf.float32)}),
@@ -78,48 +89,55 @@ def _checked_user_id(user_id):
 
 
 def build(model, tf_transform_output):
-    """Returns the signatures dict for `model.save`; `model` must hold `tft_layer`."""
+    """Returns the signatures dict for `model.save`; `model` must hold `tft_layer`,
+    `movie_catalog` (catalog.MovieCatalog) and `bias_baseline`."""
     raw_spec = tf_transform_output.raw_feature_spec()
     raw_spec.pop(features.LABEL)
-    num_users = tf_transform_output.vocabulary_size_by_name(features.USER_ID)
-    # The catalog is the tf.Transform vocabulary: title i has movie index i, so the whole
-    # catalog is scored from tf.range without running the transform over its titles.
-    catalog = tf_transform_output.vocabulary_by_name(features.MOVIE_TITLE)
-    num_movies = len(catalog)
+    num_users = tf_transform_output.vocabulary_size_by_name(
+        features.VOCABULARY_OF[features.USER_INDEX])
+    # Movie index i is the i-th movie of the catalog, so the whole catalog is scored from
+    # tf.range, and titles resolve by a table lookup, without running the transform.
+    catalog = model.movie_catalog
+    num_movies = catalog.size
 
-    def indices(user_id, movie_title):
-        transformed = model.tft_layer({features.USER_ID: _as_column(user_id),
-                                       features.MOVIE_TITLE: _as_column(movie_title)})
-        return {key: transformed[key] for key in (features.USER_INDEX, features.MOVIE_INDEX)}
-
-    def user_index(user_id):
-        """The vocabulary index of one user; the transform sees only this one string."""
-        transformed = model.tft_layer({features.USER_ID: tf.reshape(user_id, [1, 1])})
-        return transformed[features.USER_INDEX][0]
+    def user_indices(user_id):
+        """The vocabulary index of each user; the transform sees only the user ids."""
+        return model.tft_layer({features.USER_ID: _as_column(user_id)})[features.USER_INDEX]
 
     def ranking(movie_titles, scores, movie_index, user):
-        return {MOVIE_TITLES: movie_titles, SCORES: scores,
-                KNOWN_TITLES: movie_index < num_movies, KNOWN_USER: user < num_users}
+        return {MOVIE_TITLES: movie_titles, MOVIE_IDS: catalog.id_of(movie_index),
+                SCORES: scores, KNOWN_TITLES: movie_index < num_movies,
+                KNOWN_USER: user < num_users}
+
+    def rated(examples):
+        transformed = model.tft_layer(tf.io.parse_example(examples, raw_spec))
+        return transformed, model(transformed)
 
     @tf.function(input_signature=_input_signature(SERVING_DEFAULT))
     def serving_default(examples):
-        transformed = model.tft_layer(tf.io.parse_example(examples, raw_spec))
-        return {RATING: model(transformed)}
+        _, ratings = rated(examples)
+        return {RATING: ratings}
 
     @tf.function(input_signature=_input_signature(TRANSFORM_FEATURES))
     def transform_features(examples):
         return model.tft_layer(tf.io.parse_example(examples, raw_spec))
 
+    @tf.function(input_signature=_input_signature(EVALUATE))
+    def evaluate(examples):
+        transformed, ratings = rated(examples)
+        return {RATING: ratings, BIAS_BASELINE_RATING: model.bias_baseline(
+            transformed[features.USER_INDEX], transformed[features.MOVIE_INDEX])}
+
     @tf.function(input_signature=_input_signature(PREDICT_RATING))
     def predict_rating(user_id, movie_title):
-        return {RATING: model(indices(user_id, movie_title))}
+        return {RATING: model({features.USER_INDEX: user_indices(user_id),
+                               features.MOVIE_INDEX: catalog.index_of(movie_title)})}
 
     @tf.function(input_signature=_input_signature(RANK))
     def rank(user_id, movie_titles):
         user_id = _checked_user_id(user_id)
-        user = user_index(user_id)
-        movie_index = model.tft_layer(
-            {features.MOVIE_TITLE: _as_column(movie_titles)})[features.MOVIE_INDEX]
+        user = user_indices(user_id)[0]
+        movie_index = catalog.index_of(movie_titles)
         scores = model({features.USER_INDEX: tf.fill(tf.shape(movie_index), user),
                         features.MOVIE_INDEX: movie_index})
         # Stable, so that titles with equal scores keep the caller's order.
@@ -133,17 +151,18 @@ def build(model, tf_transform_output):
         with tf.control_dependencies([tf.debugging.assert_positive(
                 k, message='k must be at least 1')]):
             k = tf.identity(k)
-        user = user_index(user_id)
+        user = user_indices(user_id)[0]
         movie_index = tf.range(num_movies, dtype=tf.int64)
         scores = model({features.USER_INDEX: tf.fill([num_movies], user),
                         features.MOVIE_INDEX: movie_index})
         best = tf.math.top_k(scores, k=tf.minimum(k, num_movies))
-        return ranking(tf.gather(tf.constant(catalog), best.indices), best.values,
-                       tf.gather(movie_index, best.indices), user)
+        best_index = tf.gather(movie_index, best.indices)
+        return ranking(catalog.title_of(best_index), best.values, best_index, user)
 
     return {
         SERVING_DEFAULT: serving_default,
         TRANSFORM_FEATURES: transform_features,
+        EVALUATE: evaluate,
         PREDICT_RATING: predict_rating,
         RANK: rank,
         TOP_K: top_k,

@@ -5,7 +5,7 @@ and in the Kubeflow image.
 """
 import json
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -14,9 +14,9 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from models import artifacts, features
+from models import artifacts, features, schema
+from models.ranking import bias_baseline, catalog, signatures
 from models.ranking import model as ranking_model
-from models.ranking import signatures
 from models.ranking.hyperparameters import Hyperparameters
 from models.ranking.lazy_adam import CatchUpDecay, LazyAdam
 
@@ -51,28 +51,40 @@ TRAIN_COLUMNS = _TRAINING_COLUMNS + _TABLE_COLUMNS
 EVAL_COLUMNS = _TRAINING_COLUMNS
 
 
-def read_split(file_pattern, data_accessor, tf_transform_output,
-               columns=TRAIN_COLUMNS) -> Dict[str, np.ndarray]:
+def read_split(file_pattern, data_accessor, tf_transform_output, columns=TRAIN_COLUMNS,
+               titles: Optional[Dict[int, bytes]] = None) -> Dict[str, np.ndarray]:
     """Reads a split of raw examples, applies the Transform graph and keeps some of the
-    transformed columns in memory, one array per feature.
+    transformed columns in memory, one array per feature. Columns the release does not
+    have (user side features of MovieLens 10M, ...) are left out.
 
     Transform does not write transformed examples (materialize=False): each split is read
     once, here, so writing and re-reading a transformed copy would only add work. A few
     numeric columns fit easily, even at tens of millions of ratings; holding them lets
-    every epoch shuffle fully without re-parsing tf.Examples.
+    every epoch shuffle fully without re-parsing tf.Examples. Given a `titles` dict, the
+    same pass fills it with the raw title of each movie index (see catalog.py).
     """
     transform = tf_transform_output.transform_features_layer()
+    movies = tf_transform_output.vocabulary_size_by_name(
+        features.VOCABULARY_OF[features.MOVIE_INDEX])
+
+    def kept(raw):
+        transformed = {key: value for key, value in transform(raw).items() if key in columns}
+        if titles is not None:
+            transformed[features.MOVIE_TITLE] = tf.reshape(raw[features.MOVIE_TITLE], [-1])
+        return transformed
+
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         # In file order: the SVD++ sample and the epochs' permutations depend on row order,
         # and the seed must fix them.
         tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=False),
-        tf_transform_output.raw_metadata.schema).map(
-            lambda raw: {key: value for key, value in transform(raw).items()
-                         if key in columns})
+        tf_transform_output.raw_metadata.schema).map(kept)
     batches = []
     for batch in dataset:
         batch = dict(batch)
+        if titles is not None:
+            catalog.titles_by_index(movies, batch[features.MOVIE_INDEX].numpy(),
+                                    batch.pop(features.MOVIE_TITLE).numpy(), titles)
         if features.MOVIE_GENRE_INDICES in batch:
             batch[features.MOVIE_GENRE_INDICES] = tf.sparse.to_dense(
                 batch[features.MOVIE_GENRE_INDICES], default_value=-1)
@@ -95,8 +107,8 @@ def concatenate(batches) -> Dict[str, np.ndarray]:
 
 
 def vocabulary_sizes(tf_transform_output) -> Dict[str, int]:
-    """Index count of each categorical transformed feature, its OOV bucket included; only
-    of those the release has (the user side features are in 100K and 1M alone)."""
+    """Index count of each categorical feature preprocessing_fn made, its OOV bucket
+    included: a release without a user side feature has no vocabulary of it either."""
     made = tf_transform_output.transformed_feature_spec()
     return {key: tf_transform_output.vocabulary_size_by_name(name) + features.NUM_OOV_BUCKETS
             for key, name in features.VOCABULARY_OF.items() if key in made}
@@ -143,7 +155,7 @@ def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int],
                                                          implicit_feedback_limit, seed)
     return ranking_model.CatalogTables(
         user_features={name: table(user_index, users, train[name], sizes[name] - 1)
-                       for name in features.USER_SIDE_FEATURES if name in train},
+                       for name in features.USER_SIDE_FEATURES if name in sizes},
         movie_genres=table(movie_index, movies, genres, genre_padding),
         movie_year=table(movie_index, movies, train[features.MOVIE_YEAR].astype(np.float32),
                          0.0),
@@ -190,8 +202,23 @@ def _optimizer(hparams: Hyperparameters):
     raise ValueError(f"Unknown optimizer {hparams.optimizer!r}: use 'adagrad' or 'adam'.")
 
 
-def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, train_steps=None):
-    """Fits the model (an ensemble of `ensemble_size` members, trained together).
+def fit_bias_baseline(hparams: Hyperparameters, train_split, eval_split, sizes,
+                      scale: schema.RatingScale):
+    """The user + item bias baseline of the same train split, its regularisation chosen
+    on eval, and the eval RMSE of that choice."""
+    def ratings(split):
+        return split[features.USER_INDEX], split[features.MOVIE_INDEX], split[features.LABEL]
+
+    baseline, eval_rmse = bias_baseline.fit_chosen_on_eval(
+        ratings(train_split), ratings(eval_split), sizes[features.USER_INDEX],
+        sizes[features.MOVIE_INDEX], hparams.bias_baseline_regularisation, scale)
+    return baseline, eval_rmse[baseline.regularisation]
+
+
+def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schema.RatingScale,
+          log_dir, train_steps=None):
+    """Fits the model (an ensemble of `ensemble_size` members, trained together), rating on
+    the release's scale.
 
     The side-feature columns of train_split move into the model's tables: they are removed
     from the dict, so that fit does not hold them too (hundreds of MB at 10M ratings).
@@ -205,7 +232,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, log_dir, tra
     for column in _TABLE_COLUMNS:
         train_split.pop(column, None)
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
-                                sizes[features.MOVIE_INDEX], tables)
+                                sizes[features.MOVIE_INDEX], tables, scale)
     model.compile(optimizer=_optimizer(hparams))
     # Every epoch ends with an evaluation, so the weights fit leaves are caught up.
     callbacks = [CatchUpDecay(),
@@ -242,28 +269,52 @@ def run_fn(fn_args: FnArgs):
     """TFX Trainer entry point."""
     hparams = Hyperparameters.from_config(fn_args.custom_config['hyperparameters'])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_split = read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
+    scale = schema.rating_scale(
+        tf_transform_output.raw_metadata.schema,
+        where=os.path.join(fn_args.transform_output, tft.TFTransformOutput.RAW_METADATA_DIR))
+    titles = {}
+    train_split = read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
+                             titles=titles)
     eval_split = read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
                             EVAL_COLUMNS)
     sizes = vocabulary_sizes(tf_transform_output)
-    logging.info('Training %s on %d examples, early stopping on %d eval examples; %s',
-                 hparams.architecture, len(train_split[features.LABEL]),
-                 len(eval_split[features.LABEL]), sizes)
+    logging.info('Training %s on %d examples, early stopping on %d eval examples; ratings '
+                 '%g-%g; %s', hparams.architecture, len(train_split[features.LABEL]),
+                 len(eval_split[features.LABEL]), scale.min, scale.max, sizes)
 
-    model, history = train(hparams, train_split, eval_split, sizes,
+    baseline, baseline_eval_rmse = fit_bias_baseline(hparams, train_split, eval_split, sizes,
+                                                     scale)
+    model, history = train(hparams, train_split, eval_split, sizes, scale,
                            log_dir=fn_args.model_run_dir, train_steps=fn_args.train_steps)
+    history[artifacts.BIAS_BASELINE] = {'regularisation': baseline.regularisation,
+                                        'eval_rmse': baseline_eval_rmse}
 
     history_path = os.path.join(fn_args.model_run_dir, artifacts.HISTORY_FILE)
     with tf.io.gfile.GFile(history_path, 'w') as f:
         json.dump(history, f, indent=1)
 
-    save(model, fn_args.serving_model_dir, tf_transform_output)
+    save(model, fn_args.serving_model_dir, tf_transform_output, titles, baseline)
 
 
-def save(model, path, tf_transform_output):
-    """The SavedModel that is evaluated and served: the model, the Transform graph and the
-    signatures (signatures.py)."""
+def movie_catalog(tf_transform_output, titles: Dict[int, bytes]) -> catalog.MovieCatalog:
+    """The catalog of the movie vocabulary, with the titles read from the train split."""
+    movie_ids = tf_transform_output.vocabulary_by_name(
+        features.VOCABULARY_OF[features.MOVIE_INDEX])
+    missing = [movie_ids[i] for i in range(len(movie_ids)) if i not in titles]
+    if missing:
+        raise ValueError(f'No title for movie ids {missing[:5]} of the vocabulary: the '
+                         'titles must come from the split the vocabulary was built on '
+                         '(read_split of the train split, with titles=)')
+    return catalog.MovieCatalog(movie_ids, [titles[i] for i in range(len(movie_ids))])
+
+
+def save(model, path, tf_transform_output, titles: Dict[int, bytes],
+         baseline: bias_baseline.BiasBaseline):
+    """The SavedModel that is evaluated and served: the model, the Transform graph, the movie
+    catalog, the bias baseline and the signatures (signatures.py)."""
     model.tft_layer = tf_transform_output.transform_features_layer()
+    model.movie_catalog = movie_catalog(tf_transform_output, titles)
+    model.bias_baseline = bias_baseline.BiasBaselineRatings(baseline, model.scale)
     # save_traces=False: every consumer (TF Serving, TFMA, rank.py) calls the signatures;
     # tracing each Keras layer's call as well would double the time this takes. Nor does
     # any of them train on: the optimizer's moments would triple the size of the tables.

@@ -72,6 +72,24 @@ def with_line(lines: Sequence[str], line_number: int, line: str) -> List[str]:
     return changed
 
 
+def with_fields(line: str, **changes) -> str:
+    """A u.data line with some of its fields (user, movie, rating, timestamp) replaced."""
+    fields = dict(zip(('user', 'movie', 'rating', 'timestamp'), line.split('\t')))
+    fields.update(changes)
+    return '\t'.join(fields.values())
+
+
+def read_lines(path: str):
+    """A GroupLens file's lines; latin-1 reads any of them."""
+    with open(path, encoding='latin-1') as f:
+        return f.read().splitlines()
+
+
+def write_lines(path: str, lines) -> None:
+    with open(path, 'w', encoding='latin-1', newline='\n') as f:
+        f.write(''.join(line + '\n' for line in lines))
+
+
 def to_1m_format(source: str, target: str, seed: int = 0) -> str:
     """The 100K-format folder `source` rewritten in the 1M format, ratings shuffled."""
     os.makedirs(target, exist_ok=True)

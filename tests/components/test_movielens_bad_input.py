@@ -9,6 +9,9 @@ import pytest
 from components.movielens.errors import BadInputError
 from tests.components import movielens_data as data
 
+# Most cases run the executor through Beam, a second or more each.
+pytestmark = pytest.mark.slow
+
 SKIP_FIX = 'pass --skip-bad-rows to drop such rows'
 
 # (1-based line of u.data, bad line, what the message must quote)

@@ -1,5 +1,4 @@
 """The ranking models: forward pass, learning, lookup tables and the exported signatures."""
-import os
 
 import numpy as np
 import pytest
@@ -9,8 +8,11 @@ from models import features
 from models.ranking import model as ranking_model
 from models.ranking import signatures, trainer
 from models.ranking.hyperparameters import Hyperparameters
+from models.schema import RatingScale
 from pipeline import configs
-from tests.models.data import as_columns, make_row, save_serving_model, serialize
+from tests.models.data import as_columns, make_row, serialize
+
+WHOLE_STARS = RatingScale(1.0, 5.0)
 
 
 def hparams(preset='hybrid', **overrides):
@@ -38,7 +40,8 @@ def tables_of(columns, sizes, limit=100):
 
 def build(architecture, columns, sizes, **overrides):
     return ranking_model.build(hparams(architecture, **overrides), sizes[features.USER_INDEX],
-                               sizes[features.MOVIE_INDEX], tables_of(columns, sizes))
+                               sizes[features.MOVIE_INDEX], tables_of(columns, sizes),
+                               WHOLE_STARS)
 
 
 def test_vocabulary_sizes_count_the_oov_bucket(sizes):
@@ -153,7 +156,7 @@ def test_the_loss_is_the_sum_of_the_members_losses(columns, sizes):
 def test_unknown_architecture_is_a_clear_error(columns, sizes):
     with pytest.raises(ValueError, match="Unknown architecture 'mlp'"):
         ranking_model.build(hparams(architecture='mlp'), sizes[features.USER_INDEX],
-                            sizes[features.MOVIE_INDEX], tables_of(columns, sizes))
+                            sizes[features.MOVIE_INDEX], tables_of(columns, sizes), WHOLE_STARS)
 
 
 def test_hyperparameters_reject_unknown_and_missing_keys():
@@ -161,12 +164,6 @@ def test_hyperparameters_reject_unknown_and_missing_keys():
     del config['epochs']
     with pytest.raises(ValueError, match=r"unknown \['learnin_rate'\], missing \['epochs'\]"):
         Hyperparameters.from_config(config)
-
-
-@pytest.fixture(scope='module')
-def saved_model(transform_output, tmp_path_factory):
-    path = os.path.join(str(tmp_path_factory.mktemp('model')), '1')
-    return tf.saved_model.load(save_serving_model(transform_output, path))
 
 
 def test_serving_default_rates_serialized_examples(saved_model):

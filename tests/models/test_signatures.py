@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from models import features
 from models.ranking import signatures
-from tests.models import data
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
 DOC = os.path.join(ROOT, 'docs', 'serving.md')
@@ -23,15 +22,15 @@ UNKNOWN_TITLE = 'No Such Movie (2031)'
 
 
 @pytest.fixture(scope='module')
-def loaded(transform_output, tmp_path_factory):
-    path = os.path.join(str(tmp_path_factory.mktemp('signatures')), '1')
-    return tf.saved_model.load(data.save_serving_model(transform_output, path))
+def loaded(saved_model):
+    return saved_model
 
 
 @pytest.fixture(scope='module')
 def catalog(transform_output):
-    return [title.decode() for title in
-            transform_output[0].vocabulary_by_name(features.MOVIE_TITLE)]
+    """The titles of the catalog, in movie index order (all distinct here)."""
+    titles = data.titles_of(transform_output[0], data.training_rows())
+    return [titles[index].decode() for index in sorted(titles)]
 
 
 def strings(values):

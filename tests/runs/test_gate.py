@@ -1,6 +1,6 @@
 """The gate's reason in run_summary.json, for each verdict TFMA can reach.
 
-tests/pipeline/test_reliability_history.py gets the common verdicts from real runs; these
+tests/test_local_runner_history.py gets the common verdicts from real runs; these
 are the ones that need more runs than a test can afford (a model that beats the served
 one; a model that fails both checks), built as runs.results reads them from TFMA.
 """

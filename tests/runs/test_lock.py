@@ -1,7 +1,7 @@
 """Two runs into one output dir: the second refuses at once, and a dead run holds nothing.
 
 Another process holds <output-dir>/.lock through runs.lock.exclusive_run, as a run
-does for its whole length. (tests/pipeline/test_reliability_history.py also starts a
+does for its whole length. (tests/test_local_runner_history.py also starts a
 second run while a real one is training.)
 """
 import os

@@ -1,18 +1,22 @@
-"""The run report in a real browser: headless Chromium renders it from file://, offline.
+"""The run report in a real browser: headless Chromium renders the shared run's page from
+file://, offline. The page is only read: the checks that need a changed page load a copy
+from the test's own dir, with the figures still resolved next to the original.
 
 Needs Debian's `chromium` package (/usr/bin/chromium); without it these tests are skipped,
 and pytest's summary says so.
 """
 import os
 import pathlib
-import re
 import subprocess
 
+import lxml.html
 import numpy as np
 import pytest
 from PIL import Image
 
 from reporting import report
+from runs.output_dir import OutputDir
+from tests.reporting.page import Page
 
 CHROMIUM = '/usr/bin/chromium'
 WINDOW = (1280, 2000)
@@ -49,25 +53,28 @@ def chromium(page_path, profile_dir, *flags) -> subprocess.CompletedProcess:
     return result
 
 
-def image_status(page_path, tmp_path):
-    """(number of images, srcs that did not load) of a page, as the browser saw them."""
-    with open(page_path, encoding='utf-8') as f:
-        page = f.read()
-    checked = os.path.join(os.path.dirname(page_path), '_image_check.html')
-    with open(checked, 'w', encoding='utf-8') as f:
-        f.write(page.replace('</body>', IMAGE_CHECK + '</body>'))
-    try:
-        dom = chromium(checked, tmp_path / 'profile-dom', '--dump-dom').stdout
-    finally:
-        os.remove(checked)
-    body = re.search(r'<body data-images="(\d+)" data-broken-images="([^"]*)"', dom)
-    assert body, 'the image check did not run before Chromium dumped the DOM'
-    return int(body.group(1)), body.group(2).split()
+def image_status(page_path, tmp_path, page=None):
+    """(number of images, srcs that did not load) of a page, or of `page` (its HTML) in place
+    of it, as the browser saw them."""
+    if page is None:
+        with open(page_path, encoding='utf-8') as f:
+            page = f.read()
+    # A copy in tmp_path whose relative links still resolve next to the original page.
+    base = f'<base href="{pathlib.Path(os.path.dirname(page_path)).as_uri()}/">'
+    checked = tmp_path / 'image_check.html'
+    checked.write_text(page.replace('<head>', '<head>' + base, 1)
+                       .replace('</body>', IMAGE_CHECK + '</body>'), encoding='utf-8')
+    dom = chromium(checked, tmp_path / 'profile-dom', '--dump-dom').stdout
+    body = lxml.html.document_fromstring(dom).find('body')
+    assert body.get('data-images') is not None, (
+        'the image check did not run before Chromium dumped the DOM')
+    return int(body.get('data-images')), body.get('data-broken-images').split()
 
 
 @pytest.fixture(scope='module')
 def report_page(completed_run) -> str:
-    return report.write_report(completed_run)
+    """The page the runner wrote for the shared run."""
+    return os.path.join(OutputDir(completed_run).report, report.INDEX_FILE)
 
 
 def test_page_renders_at_1280_px_without_console_errors(report_page, tmp_path):
@@ -89,8 +96,7 @@ def test_page_renders_at_1280_px_without_console_errors(report_page, tmp_path):
 
 
 def test_every_image_loads_in_the_browser(report_page, tmp_path):
-    with open(report_page, encoding='utf-8') as f:
-        expected = f.read().count('<img ')
+    expected = len(Page.read(report_page).images())
     images, broken = image_status(report_page, tmp_path)
     assert images == expected > 0
     assert broken == []
@@ -100,11 +106,7 @@ def test_image_check_catches_a_missing_image(report_page, tmp_path):
     # The check above must be able to fail: the same page with one figure that is not there.
     with open(report_page, encoding='utf-8') as f:
         page = f.read()
-    damaged = os.path.join(os.path.dirname(report_page), '_damaged.html')
-    with open(damaged, 'w', encoding='utf-8') as f:
-        f.write(page.replace('src="training.png"', 'src="no-such-figure.png"'))
-    try:
-        _, broken = image_status(damaged, tmp_path)
-    finally:
-        os.remove(damaged)
+    assert 'src="training.png"' in page
+    _, broken = image_status(report_page, tmp_path,
+                             page.replace('src="training.png"', 'src="no-such-figure.png"'))
     assert broken == ['no-such-figure.png']

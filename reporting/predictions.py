@@ -1,0 +1,88 @@
+"""The report's predicted-vs-actual sample: the trained model's serving signature run over the
+test split's raw tf.Examples, summarised per true rating.
+
+TFMA reports the RMSE; this shows how the errors fall: a model trained on squared error
+hedges towards the mean, rating 1s too high and 5s too low.
+"""
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+from tfx.utils import path_utils
+
+from models import features
+from models.ranking import signatures
+from reporting.context import PredictionSample, StarPredictions
+
+# At most this many test examples are scored: enough for stable box plots, and about a
+# second even on a large test split.
+SAMPLE_LIMIT = 20_000
+_BATCH = 4096
+# Box plots' usual whiskers: the furthest prediction within this many IQRs of the box.
+_WHISKER_IQR = 1.5
+
+
+def sample(model_uri: str, test_files: Sequence[str], test_examples: int,
+           limit: int = SAMPLE_LIMIT) -> PredictionSample:
+    """Scores the test split, or a hashed sample of it when it has more than `limit` examples.
+
+    Args:
+      model_uri: the Trainer's model artifact.
+      test_files: the test split's GZIP TFRecord files.
+      test_examples: how many examples the split holds, which sets the sampling rate.
+      limit: the most examples to score.
+
+    Returns:
+      The predictions and true ratings, summarised per star.
+    """
+    loaded = tf.saved_model.load(path_utils.serving_model_path(model_uri))
+    serve = loaded.signatures[signatures.SERVING_DEFAULT]
+    label_spec = {features.LABEL: tf.io.FixedLenFeature([], tf.float32)}
+    # One example in `every`, picked by a hash of its bytes: the files keep the input's
+    # order (GroupLens 1M is sorted by user), so the first ones would not be typical.
+    every = max(1, -(-test_examples // limit))
+    dataset = tf.data.TFRecordDataset(list(test_files), compression_type='GZIP')
+    if every > 1:
+        dataset = dataset.filter(
+            lambda record: tf.strings.to_hash_bucket_fast(record, every) == 0)
+    predicted, actual = [], []
+    for batch in dataset.take(limit).batch(_BATCH):
+        predicted.append(serve(**{signatures.EXAMPLES: batch})[signatures.RATING].numpy())
+        actual.append(tf.io.parse_example(batch, label_spec)[features.LABEL].numpy())
+    return summarise(np.concatenate(predicted), np.concatenate(actual), every)
+
+
+def summarise(predicted: np.ndarray, actual: np.ndarray, every: int = 1) -> PredictionSample:
+    """The sample as the page shows it.
+
+    Args:
+      predicted: the model's rating of each example.
+      actual: each example's true rating, a whole star.
+      every: one example in `every` of the split was scored.
+
+    Returns:
+      The RMSE, box-plot statistics per true rating, and the share of each star among the
+      rounded predictions and the true ratings.
+    """
+    stars = np.arange(features.MIN_RATING, features.MAX_RATING + 1)
+    rounded = np.clip(np.round(predicted), stars[0], stars[-1])
+    return PredictionSample(
+        examples=int(actual.size), every=every,
+        rmse=float(np.sqrt(np.mean((predicted - actual) ** 2))),
+        stars=tuple(_star(int(star), predicted[actual == star]) for star in stars),
+        predicted_shares=tuple(float(100 * np.mean(rounded == star)) for star in stars),
+        actual_shares=tuple(float(100 * np.mean(actual == star)) for star in stars))
+
+
+def _star(star: int, values: np.ndarray) -> StarPredictions:
+    if not values.size:
+        return StarPredictions(star, 0, None, None, None, None, None, None)
+    q1, median, q3 = (float(q) for q in np.percentile(values, [25, 50, 75]))
+    reach = _WHISKER_IQR * (q3 - q1)
+    # As matplotlib's boxplot: the whisker ends at the furthest value within reach, never
+    # inside the box.
+    low = values[values >= q1 - reach]
+    high = values[values <= q3 + reach]
+    return StarPredictions(star, int(values.size), float(values.mean()), q1, median, q3,
+                           min(float(low.min()), q1) if low.size else q1,
+                           max(float(high.max()), q3) if high.size else q3)
