@@ -40,12 +40,6 @@ STRING_LIST_FEATURES = (MOVIE_GENRES, MOVIE_TAGS)
 INT_FEATURES = (BUCKETIZED_USER_AGE, RAW_USER_AGE, TIMESTAMP)
 FLOAT_FEATURES = (USER_RATING,)
 
-# The whole-star scale of the 100K and 1M files. The model clips its predictions to the
-# rating domain of the schema Transform read instead (models/schema.py), which a release
-# with half stars sets to 0.5-5.
-MIN_RATING = 1.0
-MAX_RATING = 5.0
-
 # The age groups of MovieLens 1M ("1": under 18, "18": 18-24, ..., "56": 56+). The 100K
 # files give the raw age, which is bucketed onto these lower bounds as TFDS does.
 AGE_BUCKETS = (1, 18, 25, 35, 45, 50, 56)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, Tuple
 import numpy as np
 
 from components import serving_layout
+from components.movielens import contract
 from models import features
 from pipeline import configs
 from reporting import predictions as predictions_module
@@ -81,14 +82,18 @@ def splits(run: Run) -> Splits:
                   total, (run.summary.get('data') or {}).get('skipped_rows'))
 
 
-def _stars() -> np.ndarray:
-    return np.arange(features.MIN_RATING, features.MAX_RATING + 1)
+def rating_scale(run: Run) -> contract.RatingScale:
+    """The ratings the run's release allows (whole stars from 1, or half stars from 0.5),
+    by the format the ExampleGen recorded; whole stars for a run from before formats."""
+    data_format = (run.summary.get('data') or {}).get('format') or contract.FORMAT_100K
+    return contract.RATING_SCALES[data_format]
 
 
 def ratings(run: Run) -> Ratings:
-    """Shares per whole star from TFDV's equal-width histogram of the rating: MovieLens
-    ratings are whole stars, so each bucket's count goes to the star nearest its middle."""
-    stars, rows = _stars(), []
+    """Shares per allowed rating from TFDV's equal-width histogram of the rating: a
+    release's ratings are whole or half stars, so each bucket's count goes to the rating
+    nearest its middle."""
+    stars, rows = np.array(rating_scale(run).ratings()), []
     for split in run.statistics():
         rating = run.feature(split, features.LABEL).numeric
         if not rating.histogram:
@@ -98,7 +103,7 @@ def ratings(run: Run) -> Ratings:
             counts[int(np.argmin(np.abs(stars - (low + high) / 2)))] += count
         rows.append(RatingSplit(split, tuple(float(s) for s in 100 * counts / counts.sum()),
                                 rating.mean, rating.std_dev, rating.min, rating.max))
-    return Ratings(tuple(int(s) for s in stars), tuple(rows))
+    return Ratings(tuple(float(s) for s in stars), tuple(rows))
 
 
 def long_tail(run: Run) -> LongTail:
@@ -218,7 +223,8 @@ def rmse_comparison(run: Run) -> RmseComparison:
     except Missing as reason:
         missing = str(reason)
     return RmseComparison(test_rmse, run.summary.get('eval_rmse'), _baseline(run, evaluation),
-                          train_mean, mean_rmse, missing, evaluation.upper_bound)
+                          train_mean, mean_rmse, missing, evaluation.upper_bound,
+                          evaluation.bias_baseline_rmse)
 
 
 def rmse_inputs(run: Run):
@@ -270,7 +276,8 @@ def predictions(run: Run) -> PredictionSample:
     if not files:
         raise Missing(f'The ExampleGen wrote no test examples in {examples.uri}.')
     counts = (run.summary.get('data') or {}).get('split_counts') or {}
-    return predictions_module.sample(model.uri, files, counts.get(features.TEST_SPLIT, 0))
+    return predictions_module.sample(model.uri, files, counts.get(features.TEST_SPLIT, 0),
+                                     rating_scale(run))
 
 
 def predictions_inputs(run: Run):

@@ -83,7 +83,7 @@ class RatingSplit:
 
 @dataclasses.dataclass(frozen=True)
 class Ratings:
-    stars: Tuple[int, ...]
+    stars: Tuple[float, ...]  # every rating the release allows
     splits: Tuple[RatingSplit, ...]
 
 
@@ -165,6 +165,8 @@ class RmseComparison:
     global_mean_rmse: Optional[float]  # the RMSE on test of always predicting train_mean
     global_mean_missing: Optional[str]  # why there is no global-mean baseline
     upper_bound: Optional[float]  # the blessing's bound on the test RMSE
+    # The user + item bias baseline fitted on the train split, scored by the Evaluator.
+    bias_baseline_rmse: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,7 +188,7 @@ class Slices:
 @dataclasses.dataclass(frozen=True)
 class StarPredictions:
     """The predictions for the examples of one true rating, as a box plot draws them."""
-    star: int
+    star: float
     examples: int
     mean: Optional[float]  # None, like the quartiles, when no example has this rating
     q1: Optional[float]

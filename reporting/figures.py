@@ -16,8 +16,8 @@ from reporting.context import (Image, LongTail, PredictionSample, Ratings, RmseC
 DPI = 100
 FULL_WIDTH = 11.4  # inches at DPI
 COLOURS = {'train': '#4c72b0', 'eval': '#dd8452', 'test': '#55a868', 'model': '#4c72b0',
-           'baseline': '#8c8c8c', 'global_mean': '#c9b27c', 'bad': '#c44e52',
-           'cached': '#b8c4d6'}
+           'baseline': '#8c8c8c', 'global_mean': '#c9b27c', 'bias_baseline': '#a3a3c2',
+           'bad': '#c44e52', 'cached': '#b8c4d6'}
 
 
 def _new(height: float, columns: int = 1, width: float = FULL_WIDTH):
@@ -39,7 +39,7 @@ def _new(height: float, columns: int = 1, width: float = FULL_WIDTH):
 def ratings(data: Ratings):
     stars = np.array(data.stars)
     figure, ax = _new(3.2, width=FULL_WIDTH / 2)
-    width = 0.8 / len(data.splits)
+    width = 0.8 * _spacing(stars) / len(data.splits)
     for index, split in enumerate(data.splits):
         ax.bar(stars + (index - (len(data.splits) - 1) / 2) * width, split.shares,
                width=width, label=split.split, color=COLOURS.get(split.split))
@@ -95,6 +95,9 @@ def rmse(data: RmseComparison):
     bars = [('this model', data.test_rmse, COLOURS['model'])]
     if data.baseline is not None:
         bars.append(('last blessed model', data.baseline.rmse, COLOURS['baseline']))
+    if data.bias_baseline_rmse is not None:
+        bars.append(('user + item bias baseline', data.bias_baseline_rmse,
+                     COLOURS['bias_baseline']))
     if data.global_mean_rmse is not None:
         bars.append((f'global mean ({data.train_mean:.2f})', data.global_mean_rmse,
                      COLOURS['global_mean']))
@@ -146,26 +149,34 @@ def slices(data: Slices):
     return figure
 
 
+def _spacing(stars: np.ndarray) -> float:
+    """The distance between neighbouring ratings: 1 for whole stars, 0.5 for half."""
+    return float(stars[1] - stars[0]) if len(stars) > 1 else 1.0
+
+
 def predictions(data: PredictionSample):
     stars = np.array([star.star for star in data.stars])
+    spacing = _spacing(stars)
     present = [star for star in data.stars if star.examples]
     figure, (box_ax, hist_ax) = _new(3.8, columns=2)
     box_ax.bxp([{'med': s.median, 'q1': s.q1, 'q3': s.q3, 'whislo': s.whisker_low,
                  'whishi': s.whisker_high, 'fliers': []} for s in present],
-               positions=[s.star for s in present], widths=0.5, showfliers=False,
+               positions=[s.star for s in present], widths=0.5 * spacing, showfliers=False,
                medianprops={'color': COLOURS['model']})
     box_ax.plot([s.star for s in present], [s.mean for s in present], marker='D',
                 color=COLOURS['eval'], linestyle='none', label='mean prediction')
     box_ax.plot(stars, stars, color='#999', linestyle=':', label='perfect')
     box_ax.set(xlabel='actual rating', ylabel='predicted rating',
-               title='Predictions per actual rating', ylim=(0.8, 5.2))
+               title='Predictions per actual rating',
+               ylim=(stars[0] - 0.2 * spacing, stars[-1] + 0.2 * spacing))
     box_ax.set_xticks(stars)
     box_ax.set_xticklabels([f'{s.star:g}\n(n={s.examples:,})' for s in data.stars])
     box_ax.legend(frameon=False, loc='lower right', fontsize=9)
     for offset, shares, label, colour in (
-            (-0.2, data.predicted_shares, 'predicted, rounded to a star', COLOURS['model']),
+            (-0.2, data.predicted_shares, 'predicted, rounded to a rating', COLOURS['model']),
             (0.2, data.actual_shares, 'actual', COLOURS['eval'])):
-        hist_ax.bar(stars + offset, shares, width=0.4, color=colour, label=label)
+        hist_ax.bar(stars + offset * spacing, shares, width=0.4 * spacing, color=colour,
+                    label=label)
     hist_ax.set(xlabel='rating (stars)', ylabel='% of examples',
                 title='Predicted and actual ratings')
     hist_ax.set_xticks(stars)

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 from tfx.utils import path_utils
 
+from components.movielens import contract
 from models import features
 from models.ranking import signatures
 from reporting.context import PredictionSample, StarPredictions
@@ -23,6 +24,7 @@ _WHISKER_IQR = 1.5
 
 
 def sample(model_uri: str, test_files: Sequence[str], test_examples: int,
+           scale: contract.RatingScale = contract.WHOLE_STARS,
            limit: int = SAMPLE_LIMIT) -> PredictionSample:
     """Scores the test split, or a hashed sample of it when it has more than `limit` examples.
 
@@ -30,6 +32,7 @@ def sample(model_uri: str, test_files: Sequence[str], test_examples: int,
       model_uri: the Trainer's model artifact.
       test_files: the test split's GZIP TFRecord files.
       test_examples: how many examples the split holds, which sets the sampling rate.
+      scale: the ratings the release allows.
       limit: the most examples to score.
 
     Returns:
@@ -49,32 +52,36 @@ def sample(model_uri: str, test_files: Sequence[str], test_examples: int,
     for batch in dataset.take(limit).batch(_BATCH):
         predicted.append(serve(**{signatures.EXAMPLES: batch})[signatures.RATING].numpy())
         actual.append(tf.io.parse_example(batch, label_spec)[features.LABEL].numpy())
-    return summarise(np.concatenate(predicted), np.concatenate(actual), every)
+    return summarise(np.concatenate(predicted), np.concatenate(actual), every, scale)
 
 
-def summarise(predicted: np.ndarray, actual: np.ndarray, every: int = 1) -> PredictionSample:
+def summarise(predicted: np.ndarray, actual: np.ndarray, every: int = 1,
+              scale: contract.RatingScale = contract.WHOLE_STARS) -> PredictionSample:
     """The sample as the page shows it.
 
     Args:
       predicted: the model's rating of each example.
-      actual: each example's true rating, a whole star.
+      actual: each example's true rating, one that `scale` allows.
       every: one example in `every` of the split was scored.
+      scale: the ratings the release allows.
 
     Returns:
       The RMSE, box-plot statistics per true rating, and the share of each star among the
       rounded predictions and the true ratings.
     """
-    stars = np.arange(features.MIN_RATING, features.MAX_RATING + 1)
-    rounded = np.clip(np.round(predicted), stars[0], stars[-1])
+    stars = scale.ratings()
+    rounded = scale.nearest(predicted)
     return PredictionSample(
         examples=int(actual.size), every=every,
         rmse=float(np.sqrt(np.mean((predicted - actual) ** 2))),
-        stars=tuple(_star(int(star), predicted[actual == star]) for star in stars),
-        predicted_shares=tuple(float(100 * np.mean(rounded == star)) for star in stars),
-        actual_shares=tuple(float(100 * np.mean(actual == star)) for star in stars))
+        stars=tuple(_star(star, np.asarray(predicted)[np.isclose(actual, star)])
+                    for star in stars),
+        predicted_shares=tuple(float(100 * np.mean(np.isclose(rounded, star)))
+                               for star in stars),
+        actual_shares=tuple(float(100 * np.mean(np.isclose(actual, star))) for star in stars))
 
 
-def _star(star: int, values: np.ndarray) -> StarPredictions:
+def _star(star: float, values: np.ndarray) -> StarPredictions:
     if not values.size:
         return StarPredictions(star, 0, None, None, None, None, None, None)
     q1, median, q3 = (float(q) for q in np.percentile(values, [25, 50, 75]))

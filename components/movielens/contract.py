@@ -4,7 +4,9 @@ configs it reads, their rating scales, and the custom properties of its Examples
 A leaf module, so that the runners, the run summary, the report and the model use these names
 without importing TFX or Beam.
 """
-from typing import NamedTuple
+from typing import NamedTuple, Tuple
+
+import numpy as np
 
 # Sources: GroupLens files (a folder or the zip GroupLens ships), or a prepared TFDS data dir.
 GROUPLENS = 'grouplens'
@@ -25,6 +27,17 @@ class RatingScale(NamedTuple):
     min: float
     max: float
     step: float
+
+    def ratings(self) -> Tuple[float, ...]:
+        """Every rating the release allows, lowest first."""
+        count = int(round((self.max - self.min) / self.step)) + 1
+        return tuple(self.min + index * self.step for index in range(count))
+
+    def nearest(self, values: np.ndarray) -> np.ndarray:
+        """Each value rounded to the nearest allowed rating."""
+        steps = np.clip(np.round((values - self.min) / self.step), 0,
+                        round((self.max - self.min) / self.step))
+        return self.min + steps * self.step
 
     def allows(self, rating: float) -> bool:
         steps = (rating - self.min) / self.step

@@ -298,3 +298,11 @@ def test_a_release_in_a_zip_sub_folder(tmp_path):
     assert run.artifact.get_string_custom_property('format') == 'csv'
     assert {e['movie_title'][0] for e in run.all_examples()} == {
         title for title, _ in files.MOVIES.values()}
+
+
+def test_a_rating_scale_lists_and_rounds_to_its_ratings():
+    assert contract.WHOLE_STARS.ratings() == (1.0, 2.0, 3.0, 4.0, 5.0)
+    assert contract.HALF_STARS.ratings() == tuple(0.5 * k for k in range(1, 11))
+    values = np.array([-1.0, 0.74, 0.76, 2.24, 4.9, 7.0])
+    assert contract.HALF_STARS.nearest(values).tolist() == [0.5, 0.5, 1.0, 2.0, 5.0, 5.0]
+    assert contract.WHOLE_STARS.nearest(values).tolist() == [1.0, 1.0, 1.0, 2.0, 5.0, 5.0]

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from matplotlib import cbook
 
+from components.movielens import contract
 from reporting import predictions
 
 
@@ -42,3 +43,21 @@ def test_box_statistics_are_those_matplotlib_would_draw(scored):
                                              expected['mean']), rel=1e-6)
     # No true 5s: nothing to draw, and nothing made up.
     assert sample.stars[4].examples == 0 and sample.stars[4].median is None
+
+
+def test_half_stars_are_summarised_per_half_star():
+    """A release rated in half stars (10M and later): ten ratings from 0.5, predictions
+    rounded to the nearest half star."""
+    actual = np.array([0.5, 0.5, 3.5, 3.5, 3.5, 5.0], dtype=np.float32)
+    predicted = np.array([0.1, 1.2, 3.3, 3.6, 4.9, 5.4], dtype=np.float32)
+    sample = predictions.summarise(predicted, actual, scale=contract.HALF_STARS)
+    assert [star.star for star in sample.stars] == [0.5 * k for k in range(1, 11)]
+    by_star = {star.star: star for star in sample.stars}
+    assert (by_star[0.5].examples, by_star[3.5].examples, by_star[5.0].examples) == (2, 3, 1)
+    assert by_star[3.5].median == pytest.approx(3.6)
+    assert by_star[1.0].examples == 0 and by_star[1.0].median is None
+    # Rounded to half stars: 0.5, 1.0, 3.5, 3.5, 5.0, 5.0.
+    shares = dict(zip([star.star for star in sample.stars], sample.predicted_shares))
+    assert shares[0.5] == shares[1.0] == pytest.approx(100 / 6)
+    assert shares[3.5] == shares[5.0] == pytest.approx(200 / 6)
+    assert sample.actual_shares[0] == pytest.approx(200 / 6)
