@@ -61,6 +61,7 @@ def header(run: Run) -> Header:
         blessed=bool(summary.get('blessed')), verdict_cached=run.cached(EVALUATOR),
         pushed_model_dir=pushed, push_cached=bool(pushed) and run.cached(PUSHER),
         data_source=data.get('source'), data_path=data.get('path'),
+        data_format=data.get('format'), data_split=data.get('split'),
         wall_seconds=summary.get('wall_seconds') or 0.0)
 
 

@@ -45,6 +45,8 @@ class Header:
     push_cached: bool
     data_source: Optional[str]
     data_path: Optional[str]
+    data_format: Optional[str]  # the release's format the ExampleGen detected: 100k, 10m, csv...
+    data_split: Optional[str]  # how the splits were made: hash, time or predefined
     wall_seconds: float
 
 

@@ -28,7 +28,7 @@ PARTS = {
                          3, 1.01, 'epoch 3: early stopping (patience 1) restored its weights',
                          1.0101, 3, 'architecture hybrid, epochs 40', '/runs/Trainer/model_run/7'),
     'rmse': RmseComparison(0.9876, 1.0101, Baseline(1.0123, '/runs/Trainer/model/3', False),
-                           3.55, 1.1002, None, 1.5),
+                           3.55, 1.1002, None, 1.5, bias_baseline_rmse=1.0234),
     'slices': Slices((SliceRow('gender F', 0, 1.01, 60.0, 1.03),
                       SliceRow('gender M', 0, 0.97, 140.0, 1.0),
                       SliceRow('age under 18', 1, 1.2, 12.0, 1.25)),
@@ -55,7 +55,8 @@ HEADER = Header(
     good=True, failure_message=None, cached=0, components=3, test_rmse=0.9876,
     eval_rmse=1.0101, blessed=True, verdict_cached=False,
     pushed_model_dir='/runs/serving_model/1700000000', push_cached=False,
-    data_source='synthetic', data_path='/data/ml', wall_seconds=76.12)
+    data_source='synthetic', data_path='/data/ml', data_format='10m', data_split='time',
+    wall_seconds=76.12)
 FOOTER = Footer('2026-12-01 22:08:00', '/runs', 'run_summary.json',
                 '2026-12-01T22:06:33.620668', ())
 

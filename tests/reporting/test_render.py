@@ -26,6 +26,8 @@ def test_complete_page_shows_each_value_under_its_id():
     assert page.rows('training-table') == [
         ['4', '3', '1.0100', 'epoch 3: early stopping (patience 1) restored its weights']]
     assert page.value('global-mean-rmse') == '1.1002'
+    assert page.value('bias-baseline-rmse') == '1.0234'
+    assert page.value('data-format') == '10m' and page.value('data-split') == 'time'
     assert page.value('prediction-rmse') == '0.9876'
     assert page.value('anomalies').startswith('none Every split (train, eval, test) matches')
     assert page.rows('timings-table') == [['MovieLensExampleGen', 'done', '2.0'],
