@@ -50,7 +50,8 @@ RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
 RUN cd / && python -c "\
 from components.anomaly_gate import AnomalyGate_Executor; \
 from components.atomic_pusher import AtomicPushExecutor; \
-from components.curated_schema import CuratedSchemaGen_Executor, SCHEMA_FILES, load; \
+from components.curated_schema import CuratedSchemaGen_Executor; \
+from components import curated_schema; \
 from components.movielens.executor import Executor; \
 from components.served_baseline import LatestServedModel_Executor; \
 from components.served_baseline import ServedBaselineEvaluatorExecutor; \
@@ -58,7 +59,7 @@ from models.preprocessing import preprocessing_fn; \
 from models.ranking.trainer import run_fn; \
 import components.kfp_entrypoint; \
 import pipeline.pipeline; \
-[load(data_format) for data_format in SCHEMA_FILES]"
+[curated_schema.load(data_format) for data_format in curated_schema.SCHEMA_FILES]"
 
 # The base image's entry point, Beam's boot program, stays: Dataflow needs it, and
 # Kubeflow and Vertex AI give every component its own command: `python -m` TFX's

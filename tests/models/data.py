@@ -127,6 +127,8 @@ def serialize(row):
     """A raw row as a serialized tf.Example, the way TF Serving receives it."""
     feature = {}
     for key, values in row.items():
+        if not values:
+            continue  # an optional feature the row lacks, as the ExampleGen leaves it out
         if isinstance(values[0], bytes):
             feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
         elif isinstance(values[0], float):

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from models import features
 from models.ranking import signatures
+from tests.models import data
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
 DOC = os.path.join(ROOT, 'docs', 'serving.md')
