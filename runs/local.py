@@ -18,7 +18,8 @@ from typing import Dict, Optional
 from components.movielens import contract
 from components.movielens.errors import BadInputError
 from pipeline import configs, flags
-from runs import lock, logs
+from runs import lock
+from runs import output_dir as output_dir_module
 from runs.output_dir import OutputDir
 
 EXIT_OK = 0
@@ -87,8 +88,11 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
     own_process: this process exists for this run alone (the command line), not for
     several (the tests).
     """
-    output_dir = OutputDir(os.path.abspath(args.output_dir))
-    os.makedirs(output_dir.path, exist_ok=True)
+    try:
+        output_dir = output_dir_module.prepare(args.output_dir)
+    except output_dir_module.OutputDirError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return EXIT_FAILED
     try:
         with lock.exclusive_run(output_dir.lock):
             return _run(args, output_dir, own_process)
@@ -109,7 +113,7 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> 
 
     from components.baseline_resolver import LatestBlessedOtherModelStrategy
     from pipeline import pipeline as pipeline_module
-    from runs import record, summary
+    from runs import logs, record, summary
     from runs.progress import ComponentProgress
 
     started = time.monotonic()
