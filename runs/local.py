@@ -18,7 +18,7 @@ from typing import Dict, Optional
 from components.movielens import contract
 from components.movielens.errors import BadInputError
 from pipeline import configs, flags
-from runs import lock
+from runs import lock, store
 from runs import output_dir as output_dir_module
 from runs.output_dir import OutputDir
 
@@ -90,7 +90,9 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
     """
     try:
         output_dir = output_dir_module.prepare(args.output_dir)
-    except output_dir_module.OutputDirError as error:
+        # Before the imports: a damaged store is reported in a moment.
+        store.check(output_dir.metadata)
+    except (output_dir_module.OutputDirError, store.DamagedStoreError) as error:
         print(f'error: {error}', file=sys.stderr)
         return EXIT_FAILED
     try:
