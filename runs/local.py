@@ -13,12 +13,12 @@ import sys
 import time
 import traceback
 import warnings
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from components.movielens import contract
 from components.movielens.errors import BadInputError
 from pipeline import configs, flags
-from runs import lock, store
+from runs import interrupts, lock, store
 from runs import output_dir as output_dir_module
 from runs.output_dir import OutputDir
 
@@ -95,15 +95,23 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
     except (output_dir_module.OutputDirError, store.DamagedStoreError) as error:
         print(f'error: {error}', file=sys.stderr)
         return EXIT_FAILED
-    try:
-        with lock.exclusive_run(output_dir.lock):
-            return _run(args, output_dir, own_process)
-    except lock.OutputDirBusy as busy:
-        print(f'error: {busy}', file=sys.stderr)
-        return EXIT_BUSY
+    with interrupts.raised_as_exceptions() as catcher:
+        try:
+            with lock.exclusive_run(output_dir.lock):
+                return _run(args, output_dir, own_process, catcher)
+        except lock.OutputDirBusy as busy:
+            print(f'error: {busy}', file=sys.stderr)
+            return EXIT_BUSY
+        except interrupts.Interrupted as interrupted:
+            # Outside the pipeline, whose interrupts _run reports: while the run started,
+            # or when a second signal came while it noted what the first one stopped.
+            print(f'\nThe run was interrupted ({interrupted.name}). The same command runs '
+                  'it again and resumes from the cache.', file=sys.stderr)
+            return interrupted.exit_code
 
 
-def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> int:
+def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
+         catcher: interrupts.Catcher) -> int:
     import_run_modules()
     if own_process:
         # What the imports built lives until the exit: frozen, the collector no longer
@@ -140,12 +148,22 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> 
         return EXIT_FAILED
 
     print(f'Running {configs.PIPELINE_NAME} on {data.path} -> {output_dir.path}', flush=True)
-    failure = None
+    failure = interrupted = None
     with logs.quiet(args.verbose), ComponentProgress(output_dir.metadata) as progress:
         try:
             LocalDagRunner().run(pipeline)
+        except interrupts.Interrupted as error:
+            interrupted = error
         except Exception as error:  # noqa: BLE001 -- reported below, with a non-zero exit
             failure = error
+        # TensorFlow and Beam may turn an interrupt raised inside their code into an error
+        # of their own, which TFX then records as a failure.
+        interrupted = interrupted or catcher.received
+        if interrupted:
+            # Before the progress's last line, which then says `interrupted`.
+            stopped, last_ended = _record_interrupt(output_dir, progress.since_execution_id)
+    if interrupted:
+        return _interrupted(output_dir, interrupted, stopped, last_ended)
     if failure is not None:
         if not isinstance(failure, logs.DATA_ERRORS):
             # Not the data: a bug or a broken environment, whose traceback is the clue.
@@ -164,8 +182,52 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> 
     print(json.dumps(run_summary, indent=2))
     print(f'Summary written to {output_dir.summary}')
     print_verdict(run_summary)
-    write_report(output_dir, run_summary=run_summary)
-    return EXIT_OK
+    interrupted = write_report(output_dir, run_summary=run_summary)
+    return interrupted.exit_code if interrupted else EXIT_OK
+
+
+def _record_interrupt(output_dir: OutputDir, since_execution_id: int) -> Tuple[List[str],
+                                                                              Optional[str]]:
+    """Marks this run's executions that the interrupt stopped as CANCELED in MLMD, which
+    TFX leaves RUNNING (or FAILED, when the interrupt came wrapped in an error).
+
+    Returns:
+      Their components, and the last component of the run that had ended.
+    """
+    from ml_metadata import errors as mlmd_errors
+
+    from runs import record
+
+    if not os.path.exists(output_dir.metadata):
+        return [], None
+    executions = record.RunRecord(record.connect(output_dir.metadata),
+                                  since_execution_id).executions()
+    stopped = {node_id: execution.id for node_id, execution in executions.items()
+               if record.state(execution) in (record.RUNNING, record.FAILED)}
+    try:
+        store.cancel(output_dir.metadata, stopped.values())
+    except mlmd_errors.StatusError as error:
+        # They then stay RUNNING, as after a SIGKILL, which no reader mistakes for this run.
+        print(f'warning: {output_dir.metadata} could not record the interrupt: {error}',
+              file=sys.stderr)
+    ended = [node_id for node_id in executions if node_id not in stopped]
+    return list(stopped), ended[-1] if ended else None
+
+
+def _interrupted(output_dir: OutputDir, interrupted: interrupts.Interrupted,
+                 stopped: List[str], last_ended: Optional[str]) -> int:
+    """The interrupt's one line, and the report of the run so far; returns the exit code."""
+    if stopped:
+        where = f'in {", ".join(stopped)}'
+    elif last_ended:
+        where = f'after {last_ended}, before the next component started'
+    else:
+        where = 'before any component ran'
+    line = f'The run was interrupted ({interrupted.name}) {where}.'
+    print(f'\n{line} The same command resumes it from the cache.', file=sys.stderr,
+          flush=True)
+    report_interrupted = write_report(output_dir, failure_message=line)
+    return (report_interrupted or interrupted).exit_code
 
 
 def print_verdict(run_summary: Dict) -> None:
@@ -189,17 +251,23 @@ def print_verdict(run_summary: Dict) -> None:
 
 
 def write_report(output_dir: OutputDir, run_summary: Optional[Dict] = None,
-                 failure_message: Optional[str] = None) -> None:
-    """<output-dir>/report/index.html; see reporting/."""
+                 failure_message: Optional[str] = None) -> Optional[interrupts.Interrupted]:
+    """<output-dir>/report/index.html; see reporting/. The run's outcome is said before it,
+    so a report that a second signal interrupts costs one line; returns that interrupt."""
     from reporting import report
     from runs.record import NoRunError
+    later = f'python report.py --output-dir {output_dir.path} writes it later.'
     try:
         result = report.build_report(output_dir.path, failure_message=failure_message,
                                      run_summary=run_summary)
     except NoRunError:
-        return  # nothing was recorded in MLMD: nothing to report
+        return None  # nothing was recorded in MLMD: nothing to report
+    except interrupts.Interrupted as interrupted:
+        print(f'The report was not written (interrupted, {interrupted.name}); {later}',
+              file=sys.stderr)
+        return interrupted
     reused = f', {len(result.reused)} parts reused' if result.reused else ''
     print(f'Report: {pathlib.Path(result.path).as_uri()} ({result.seconds:.1f} s{reused})')
     for problem in result.problems:
         print(f'warning: part of the report could not be built: {problem}', file=sys.stderr)
-
+    return None

@@ -26,10 +26,12 @@ TRAINER = 'Trainer'
 EVALUATOR = 'Evaluator'
 PUSHER = 'Pusher'
 
-# An execution's state in the words of the progress lines and the report.
-DONE, CACHED, FAILED, CANCELED, RUNNING = 'done', 'cached', 'FAILED', 'canceled', 'running'
+# An execution's state in the words of the progress lines and the report. A local run marks
+# the execution that SIGINT or SIGTERM stopped CANCELED (runs/store.py).
+DONE, CACHED, FAILED, INTERRUPTED, RUNNING = ('done', 'cached', 'FAILED', 'interrupted',
+                                              'running')
 _STATE_WORDS = {Execution.COMPLETE: DONE, Execution.CACHED: CACHED, Execution.FAILED: FAILED,
-                Execution.CANCELED: CANCELED, Execution.RUNNING: RUNNING,
+                Execution.CANCELED: INTERRUPTED, Execution.RUNNING: RUNNING,
                 Execution.NEW: RUNNING}
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 

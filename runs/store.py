@@ -1,5 +1,6 @@
 """What a local run does to metadata.sqlite besides TFX's own records: it checks that the file
-is intact before a run or a report reads it. Reading a run is runs/record.py's job.
+is intact before a run or a report reads it, and marks the executions an interrupt stopped
+as CANCELED. Reading a run is runs/record.py's job, and it never writes.
 
 The check uses Python's sqlite3 alone, so that a run meets a damaged store before it waits
 for TensorFlow's and TFX's imports.
@@ -7,6 +8,7 @@ for TensorFlow's and TFX's imports.
 import os
 import pathlib
 import sqlite3
+from typing import Iterable
 
 from runs.output_dir import OutputDir
 
@@ -53,3 +55,21 @@ def damaged_message(metadata_path: str, finding: str) -> str:
             f'it names. Move both aside (mv {metadata_path} {metadata_path}.damaged; '
             f'mv {pipeline_root} {pipeline_root}.damaged) and run again: the next run starts '
             'a new store and rebuilds what it needs.')
+
+
+def cancel(metadata_path: str, execution_ids: Iterable[int]) -> None:
+    """Marks executions CANCELED: those an interrupt stopped, which TFX leaves RUNNING."""
+    import ml_metadata as mlmd
+    from ml_metadata.proto import metadata_store_pb2
+
+    execution_ids = list(execution_ids)
+    if not execution_ids:
+        return
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+    store = mlmd.MetadataStore(config)
+    executions = store.get_executions_by_id(execution_ids)
+    for execution in executions:
+        execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+    store.put_executions(executions)
