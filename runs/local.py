@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from components.movielens import contract
 from components.movielens.errors import BadInputError
 from pipeline import configs, flags
-from runs import interrupts, lock, store
+from runs import disk_full, interrupts, lock, store
 from runs import output_dir as output_dir_module
 from runs.output_dir import OutputDir
 
@@ -108,6 +108,11 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
             print(f'\nThe run was interrupted ({interrupted.name}). The same command runs '
                   'it again and resumes from the cache.', file=sys.stderr)
             return interrupted.exit_code
+        except OSError as error:
+            if not disk_full.is_disk_full(error):
+                raise
+            print(f'\n{disk_full.message(output_dir, error, None)}', file=sys.stderr)
+            return EXIT_FAILED
 
 
 def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
@@ -121,9 +126,10 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
     from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+    from components import serving_layout
     from components.baseline_resolver import LatestBlessedOtherModelStrategy
     from pipeline import pipeline as pipeline_module
-    from runs import logs, record, summary
+    from runs import logs, summary
     from runs.progress import ComponentProgress
 
     started = time.monotonic()
@@ -148,6 +154,7 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
         return EXIT_FAILED
 
     print(f'Running {configs.PIPELINE_NAME} on {data.path} -> {output_dir.path}', flush=True)
+    served_before = serving_layout.versions(output_dir.serving_model)
     failure = interrupted = None
     with logs.quiet(args.verbose), ComponentProgress(output_dir.metadata) as progress:
         try:
@@ -165,15 +172,14 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
     if interrupted:
         return _interrupted(output_dir, interrupted, stopped, last_ended)
     if failure is not None:
-        if not isinstance(failure, logs.DATA_ERRORS):
-            # Not the data: a bug or a broken environment, whose traceback is the clue.
-            traceback.print_exception(failure)
-        failed = progress.record.failed() if progress.record else []
-        where = f' in {", ".join(failed)}' if failed else ''
-        print(f'\nThe run failed{where}: {failure}', file=sys.stderr)
-        if record.PUSHER not in failed:
+        message = _print_failure(output_dir, failure, progress.record)
+        pushed = set(serving_layout.versions(output_dir.serving_model)) - set(served_before)
+        if pushed:
+            print(f'Version {max(pushed)} was pushed to {output_dir.serving_model} before the '
+                  'run stopped.', file=sys.stderr)
+        else:
             print('No model was pushed; the served versions are unchanged.', file=sys.stderr)
-        write_report(output_dir, failure_message=str(failure))
+        write_report(output_dir, failure_message=message)
         return EXIT_FAILED
 
     run_summary = summary.build(progress.record, configs.PIPELINE_NAME, data.source, data.path,
@@ -184,6 +190,28 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
     print_verdict(run_summary)
     interrupted = write_report(output_dir, run_summary=run_summary)
     return interrupted.exit_code if interrupted else EXIT_OK
+
+
+def _print_failure(output_dir: OutputDir, failure: Exception, run_record) -> str:
+    """Prints the failure on stderr: the component and the error, or the full disk; returns
+    what the report shows of it."""
+    from runs import logs, record
+
+    if disk_full.is_disk_full(failure):
+        # A component whose failure TFX could not record (MLMD was full too) stays RUNNING.
+        stopped = [node_id for node_id, execution in run_record.executions().items()
+                   if record.state(execution) in (record.FAILED, record.RUNNING)
+                   ] if run_record else []
+        line = disk_full.message(output_dir, failure, stopped[-1] if stopped else None)
+        print(f'\n{line}', file=sys.stderr)
+        return line
+    if not isinstance(failure, logs.DATA_ERRORS):
+        # Not the data: a bug or a broken environment, whose traceback is the clue.
+        traceback.print_exception(failure)
+    failed = run_record.failed() if run_record else []
+    where = f' in {", ".join(failed)}' if failed else ''
+    print(f'\nThe run failed{where}: {failure}', file=sys.stderr)
+    return str(failure)
 
 
 def _record_interrupt(output_dir: OutputDir, since_execution_id: int) -> Tuple[List[str],
@@ -253,7 +281,8 @@ def print_verdict(run_summary: Dict) -> None:
 def write_report(output_dir: OutputDir, run_summary: Optional[Dict] = None,
                  failure_message: Optional[str] = None) -> Optional[interrupts.Interrupted]:
     """<output-dir>/report/index.html; see reporting/. The run's outcome is said before it,
-    so a report that a second signal interrupts costs one line; returns that interrupt."""
+    so a report that cannot be written (a full disk, an interrupt) costs one line; returns
+    the interrupt that stopped it, if one did."""
     from reporting import report
     from runs.record import NoRunError
     later = f'python report.py --output-dir {output_dir.path} writes it later.'
@@ -262,6 +291,10 @@ def write_report(output_dir: OutputDir, run_summary: Optional[Dict] = None,
                                      run_summary=run_summary)
     except NoRunError:
         return None  # nothing was recorded in MLMD: nothing to report
+    except OSError as error:
+        print(f'The report was not written to {output_dir.report} '
+              f'({error.strerror or error}); {later}', file=sys.stderr)
+        return None
     except interrupts.Interrupted as interrupted:
         print(f'The report was not written (interrupted, {interrupted.name}); {later}',
               file=sys.stderr)
