@@ -7,7 +7,10 @@ served model (serving_model/<version>/), run_summary.json and the report. A run 
 lock <output-dir>/.lock throughout, so a second run into the same dir refuses to start.
 
 Exit codes: 0 when the run completed, blessed or not; 1 when the data or a component
-failed, with the reason on stderr; 75 when another run holds the output dir.
+failed, the disk filled up, the output dir cannot hold a run or its metadata.sqlite is
+damaged, with the reason on stderr; 2 when a flag does not parse; 75 when another run holds
+the output dir; 130 and 143 when SIGINT (Ctrl-C) or SIGTERM interrupted the run, which the
+same command then resumes from the cache.
 """
 import argparse
 import gc

@@ -7,7 +7,8 @@ run left behind (its record in metadata.sqlite and its artifacts), for instance 
 report code changed. It reports on the latest run recorded in the dir, complete or not.
 Parts drawn from the same artifacts as in the previous report are reused, unless --rebuild
 is given. Exit code 0 when the whole page was built; 1 when some part of it could not be
-(each such part shows its error on the page); 2 when the dir holds no run.
+(each such part shows its error on the page); 2 when the dir holds no run that can be read:
+none was recorded, or its metadata.sqlite is damaged (the message says what to do).
 """
 import os
 
@@ -43,10 +44,11 @@ def main(argv=None) -> int:
     warnings.filterwarnings('ignore', category=FutureWarning)
     from reporting import report
     from runs.record import NoRunError
+    from runs.store import DamagedStoreError
 
     try:
         result = report.build_report(args.output_dir, reuse=not args.rebuild)
-    except NoRunError as error:
+    except (NoRunError, DamagedStoreError) as error:
         print(f'error: {error}', file=sys.stderr)
         return EXIT_NO_RUN
     print(f'Report written to {result.path} in {result.seconds:.1f} s; open '

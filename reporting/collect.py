@@ -41,6 +41,8 @@ def header(run: Run) -> Header:
     summary, failed = run.summary, run.failed
     if failed:
         status, good = f'stopped: {failed[0]} failed', False
+    elif run.interrupted:
+        status, good = f'interrupted in {run.interrupted[0]}', False
     elif run.failure_message:
         status, good = 'failed', False
     elif PUSHER in run.executions:

@@ -32,7 +32,9 @@ class Failed:
 class Header:
     pipeline_name: str
     started: str  # 'YYYY-MM-DD HH:MM:SS', from the run's name
-    status: str  # 'completed', 'incomplete', 'failed' or 'stopped: <component> failed'
+    # 'completed', 'incomplete', 'failed', 'stopped: <component> failed' or
+    # 'interrupted in <component>'
+    status: str
     good: Optional[bool]  # the status's colour: None for neither
     failure_message: Optional[str]
     cached: int  # components taken from the cache

@@ -34,6 +34,9 @@ class Run:
         self.record = run_record
         self.executions = run_record.executions()
         self.failed = tuple(run_record.failed())  # components whose execution failed
+        # Components that SIGINT or SIGTERM stopped (runs/local.py marks them in MLMD).
+        self.interrupted = tuple(node_id for node_id, e in self.executions.items()
+                                 if record.state(e) == record.INTERRUPTED)
         self.failure_message = failure_message
         self.problems = []  # filled when even the summary cannot be built
         self._outputs = {}
@@ -127,11 +130,15 @@ class Run:
         if execution is None:
             if failed:
                 return f'{node_id} did not run: the run stopped when {failed[0]} failed{detail}.'
+            if self.interrupted:
+                return f'{node_id} did not run: the run was interrupted in {self.interrupted[0]}.'
             return (f'{node_id} has not run in this run (the run may still be going, or was '
                     'interrupted).')
         state = record.state(execution)
         if state == record.FAILED:
             return f'{node_id} failed in this run{detail}.'
+        if state == record.INTERRUPTED:
+            return f'{node_id} was interrupted in this run.'
         if state == record.RUNNING:
             return f'{node_id} had not finished when this report was written.'
         return f'{node_id} ran ({state}) but recorded no {key!r} output.'

@@ -13,12 +13,13 @@ import sys
 import time
 import traceback
 import warnings
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from components.movielens import contract
 from components.movielens.errors import BadInputError
 from pipeline import configs, flags
-from runs import lock, logs
+from runs import disk_full, interrupts, lock, store
+from runs import output_dir as output_dir_module
 from runs.output_dir import OutputDir
 
 EXIT_OK = 0
@@ -88,17 +89,35 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
     own_process: this process exists for this run alone (the command line), not for
     several (the tests).
     """
-    output_dir = OutputDir(os.path.abspath(args.output_dir))
-    os.makedirs(output_dir.path, exist_ok=True)
     try:
-        with lock.exclusive_run(output_dir.lock):
-            return _run(args, output_dir, own_process)
-    except lock.OutputDirBusy as busy:
-        print(f'error: {busy}', file=sys.stderr)
-        return EXIT_BUSY
+        output_dir = output_dir_module.prepare(args.output_dir)
+        # Before the imports: a damaged store is reported in a moment.
+        store.check(output_dir.metadata)
+    except (output_dir_module.OutputDirError, store.DamagedStoreError) as error:
+        print(f'error: {error}', file=sys.stderr)
+        return EXIT_FAILED
+    with interrupts.raised_as_exceptions() as catcher:
+        try:
+            with lock.exclusive_run(output_dir.lock):
+                return _run(args, output_dir, own_process, catcher)
+        except lock.OutputDirBusy as busy:
+            print(f'error: {busy}', file=sys.stderr)
+            return EXIT_BUSY
+        except interrupts.Interrupted as interrupted:
+            # Outside the pipeline, whose interrupts _run reports: while the run started,
+            # or when a second signal came while it noted what the first one stopped.
+            print(f'\nThe run was interrupted ({interrupted.name}). The same command runs '
+                  'it again and resumes from the cache.', file=sys.stderr)
+            return interrupted.exit_code
+        except OSError as error:
+            if not disk_full.is_disk_full(error):
+                raise
+            print(f'\n{disk_full.message(output_dir, error, None)}', file=sys.stderr)
+            return EXIT_FAILED
 
 
-def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> int:
+def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
+         catcher: interrupts.Catcher) -> int:
     import_run_modules()
     if own_process:
         # What the imports built lives until the exit: frozen, the collector no longer
@@ -108,9 +127,10 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> 
     from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+    from components import serving_layout
     from components.baseline_resolver import LatestBlessedOtherModelStrategy
     from pipeline import pipeline as pipeline_module
-    from runs import record, summary
+    from runs import logs, summary
     from runs.progress import ComponentProgress
 
     started = time.monotonic()
@@ -134,22 +154,32 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> 
         return EXIT_FAILED
 
     print(f'Running {configs.PIPELINE_NAME} on {data.path} -> {output_dir.path}', flush=True)
-    failure = None
+    served_before = serving_layout.versions(output_dir.serving_model)
+    failure = interrupted = None
     with logs.quiet(args.verbose), ComponentProgress(output_dir.metadata) as progress:
         try:
             LocalDagRunner().run(pipeline)
+        except interrupts.Interrupted as error:
+            interrupted = error
         except Exception as error:  # noqa: BLE001 -- reported below, with a non-zero exit
             failure = error
+        # TensorFlow and Beam may turn an interrupt raised inside their code into an error
+        # of their own, which TFX then records as a failure.
+        interrupted = interrupted or catcher.received
+        if interrupted:
+            # Before the progress's last line, which then says `interrupted`.
+            stopped, last_ended = _record_interrupt(output_dir, progress.since_execution_id)
+    if interrupted:
+        return _interrupted(output_dir, interrupted, stopped, last_ended)
     if failure is not None:
-        if not isinstance(failure, logs.DATA_ERRORS):
-            # Not the data: a bug or a broken environment, whose traceback is the clue.
-            traceback.print_exception(failure)
-        failed = progress.record.failed() if progress.record else []
-        where = f' in {", ".join(failed)}' if failed else ''
-        print(f'\nThe run failed{where}: {failure}', file=sys.stderr)
-        if record.PUSHER not in failed:
+        message = _print_failure(output_dir, failure, progress.record)
+        pushed = set(serving_layout.versions(output_dir.serving_model)) - set(served_before)
+        if pushed:
+            print(f'Version {max(pushed)} was pushed to {output_dir.serving_model} before the '
+                  'run stopped.', file=sys.stderr)
+        else:
             print('No model was pushed; the served versions are unchanged.', file=sys.stderr)
-        write_report(output_dir, failure_message=str(failure))
+        write_report(output_dir, failure_message=message)
         return EXIT_FAILED
 
     run_summary = summary.build(progress.record, configs.PIPELINE_NAME, data.source, data.path,
@@ -158,8 +188,74 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool) -> 
     print(json.dumps(run_summary, indent=2))
     print(f'Summary written to {output_dir.summary}')
     print_verdict(run_summary)
-    write_report(output_dir, run_summary=run_summary)
-    return EXIT_OK
+    interrupted = write_report(output_dir, run_summary=run_summary)
+    return interrupted.exit_code if interrupted else EXIT_OK
+
+
+def _print_failure(output_dir: OutputDir, failure: Exception, run_record) -> str:
+    """Prints the failure on stderr: the component and the error, or the full disk; returns
+    what the report shows of it."""
+    from runs import logs, record
+
+    if disk_full.is_disk_full(failure):
+        # A component whose failure TFX could not record (MLMD was full too) stays RUNNING.
+        stopped = [node_id for node_id, execution in run_record.executions().items()
+                   if record.state(execution) in (record.FAILED, record.RUNNING)
+                   ] if run_record else []
+        line = disk_full.message(output_dir, failure, stopped[-1] if stopped else None)
+        print(f'\n{line}', file=sys.stderr)
+        return line
+    if not isinstance(failure, logs.DATA_ERRORS):
+        # Not the data: a bug or a broken environment, whose traceback is the clue.
+        traceback.print_exception(failure)
+    failed = run_record.failed() if run_record else []
+    where = f' in {", ".join(failed)}' if failed else ''
+    print(f'\nThe run failed{where}: {failure}', file=sys.stderr)
+    return str(failure)
+
+
+def _record_interrupt(output_dir: OutputDir, since_execution_id: int) -> Tuple[List[str],
+                                                                              Optional[str]]:
+    """Marks this run's executions that the interrupt stopped as CANCELED in MLMD, which
+    TFX leaves RUNNING (or FAILED, when the interrupt came wrapped in an error).
+
+    Returns:
+      Their components, and the last component of the run that had ended.
+    """
+    from ml_metadata import errors as mlmd_errors
+
+    from runs import record
+
+    if not os.path.exists(output_dir.metadata):
+        return [], None
+    executions = record.RunRecord(record.connect(output_dir.metadata),
+                                  since_execution_id).executions()
+    stopped = {node_id: execution.id for node_id, execution in executions.items()
+               if record.state(execution) in (record.RUNNING, record.FAILED)}
+    try:
+        store.cancel(output_dir.metadata, stopped.values())
+    except mlmd_errors.StatusError as error:
+        # They then stay RUNNING, as after a SIGKILL, which no reader mistakes for this run.
+        print(f'warning: {output_dir.metadata} could not record the interrupt: {error}',
+              file=sys.stderr)
+    ended = [node_id for node_id in executions if node_id not in stopped]
+    return list(stopped), ended[-1] if ended else None
+
+
+def _interrupted(output_dir: OutputDir, interrupted: interrupts.Interrupted,
+                 stopped: List[str], last_ended: Optional[str]) -> int:
+    """The interrupt's one line, and the report of the run so far; returns the exit code."""
+    if stopped:
+        where = f'in {", ".join(stopped)}'
+    elif last_ended:
+        where = f'after {last_ended}, before the next component started'
+    else:
+        where = 'before any component ran'
+    line = f'The run was interrupted ({interrupted.name}) {where}.'
+    print(f'\n{line} The same command resumes it from the cache.', file=sys.stderr,
+          flush=True)
+    report_interrupted = write_report(output_dir, failure_message=line)
+    return (report_interrupted or interrupted).exit_code
 
 
 def print_verdict(run_summary: Dict) -> None:
@@ -183,17 +279,28 @@ def print_verdict(run_summary: Dict) -> None:
 
 
 def write_report(output_dir: OutputDir, run_summary: Optional[Dict] = None,
-                 failure_message: Optional[str] = None) -> None:
-    """<output-dir>/report/index.html; see reporting/."""
+                 failure_message: Optional[str] = None) -> Optional[interrupts.Interrupted]:
+    """<output-dir>/report/index.html; see reporting/. The run's outcome is said before it,
+    so a report that cannot be written (a full disk, an interrupt) costs one line; returns
+    the interrupt that stopped it, if one did."""
     from reporting import report
     from runs.record import NoRunError
+    later = f'python report.py --output-dir {output_dir.path} writes it later.'
     try:
         result = report.build_report(output_dir.path, failure_message=failure_message,
                                      run_summary=run_summary)
     except NoRunError:
-        return  # nothing was recorded in MLMD: nothing to report
+        return None  # nothing was recorded in MLMD: nothing to report
+    except OSError as error:
+        print(f'The report was not written to {output_dir.report} '
+              f'({error.strerror or error}); {later}', file=sys.stderr)
+        return None
+    except interrupts.Interrupted as interrupted:
+        print(f'The report was not written (interrupted, {interrupted.name}); {later}',
+              file=sys.stderr)
+        return interrupted
     reused = f', {len(result.reused)} parts reused' if result.reused else ''
     print(f'Report: {pathlib.Path(result.path).as_uri()} ({result.seconds:.1f} s{reused})')
     for problem in result.problems:
         print(f'warning: part of the report could not be built: {problem}', file=sys.stderr)
-
+    return None

@@ -1,5 +1,7 @@
-"""Where a local run keeps everything it writes: one --output-dir, laid out as below."""
+"""Where a local run keeps everything it writes: one --output-dir, laid out as below, and
+the one-line errors for a path that cannot be one."""
 import dataclasses
+import errno
 import os
 
 from pipeline import configs
@@ -47,3 +49,50 @@ class OutputDir:
 
     def synthetic_data(self, name: str) -> str:
         return self._join('synthetic-data', name)
+
+
+class OutputDirError(Exception):
+    """--output-dir cannot hold a run; the message names the path, the problem and the fix."""
+
+
+def prepare(path: str) -> OutputDir:
+    """The output dir at path, created if need be and known to be writable.
+
+    Raises OutputDirError when path is a file, or lies under one, or cannot be written.
+    """
+    output_dir = OutputDir(os.path.abspath(path))
+    path = output_dir.path
+    try:
+        os.makedirs(path, exist_ok=True)
+        # The run's first write; as root, os.access would not see a read-only mount.
+        os.close(os.open(output_dir.lock, os.O_RDWR | os.O_CREAT, 0o644))
+    except (FileExistsError, NotADirectoryError):
+        raise OutputDirError(_not_a_directory(path)) from None
+    except OSError as error:
+        raise OutputDirError(_unwritable(path, error)) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputDirError(_unwritable(path, OSError(
+            errno.EACCES, os.strerror(errno.EACCES), path)))
+    return output_dir
+
+
+def _not_a_directory(path: str) -> str:
+    file = path
+    while os.path.isdir(file) or not os.path.lexists(file):
+        if os.path.dirname(file) == file:
+            break
+        file = os.path.dirname(file)
+    where = 'is a file' if file == path else f'lies under {file}, which is a file'
+    return (f'--output-dir {path} {where}, not a directory. Pass a directory (a new one, or '
+            'one that earlier runs wrote).')
+
+
+def _unwritable(path: str, error: OSError) -> str:
+    if error.errno == errno.EROFS:
+        return (f'--output-dir {path} is on a read-only file system. Pass a directory on a '
+                'writable one.')
+    if error.errno == errno.ENOSPC:
+        return (f'--output-dir {path} is on a full file system. Free some space there, or '
+                'pass a directory with room.')
+    return (f'--output-dir {path} cannot be written ({error.strerror}). Give this user write '
+            'access to it, or pass another directory.')

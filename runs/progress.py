@@ -28,7 +28,7 @@ class ComponentProgress:
         since = 0
         if os.path.exists(self._metadata_path):
             since = record.last_execution_id(record.connect(self._metadata_path))
-        self._since = since
+        self.since_execution_id = since  # this run's executions are the newer ones
         self._thread.start()
         return self
 
@@ -45,7 +45,8 @@ class ComponentProgress:
         if self.record is None:
             if not os.path.exists(self._metadata_path):
                 return
-            self.record = record.RunRecord(record.connect(self._metadata_path), self._since)
+            self.record = record.RunRecord(record.connect(self._metadata_path),
+                                            self.since_execution_id)
         try:
             executions = self.record.executions()
         except errors.StatusError:

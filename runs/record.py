@@ -13,6 +13,8 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.types import artifact_utils
 
+from runs import store as store_file
+
 Execution = metadata_store_pb2.Execution
 
 # MLMD node ids of the components that the summary, the report and the runner read, as
@@ -24,10 +26,12 @@ TRAINER = 'Trainer'
 EVALUATOR = 'Evaluator'
 PUSHER = 'Pusher'
 
-# An execution's state in the words of the progress lines and the report.
-DONE, CACHED, FAILED, CANCELED, RUNNING = 'done', 'cached', 'FAILED', 'canceled', 'running'
+# An execution's state in the words of the progress lines and the report. A local run marks
+# the execution that SIGINT or SIGTERM stopped CANCELED (runs/store.py).
+DONE, CACHED, FAILED, INTERRUPTED, RUNNING = ('done', 'cached', 'FAILED', 'interrupted',
+                                              'running')
 _STATE_WORDS = {Execution.COMPLETE: DONE, Execution.CACHED: CACHED, Execution.FAILED: FAILED,
-                Execution.CANCELED: CANCELED, Execution.RUNNING: RUNNING,
+                Execution.CANCELED: INTERRUPTED, Execution.RUNNING: RUNNING,
                 Execution.NEW: RUNNING}
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
@@ -37,9 +41,13 @@ class NoRunError(FileNotFoundError):
 
 
 def connect(metadata_path: str) -> mlmd.MetadataStore:
-    """The store, read-only: readers never write to a run's record."""
+    """The store, read-only: readers never write to a run's record.
+
+    Raises NoRunError when there is no store, DamagedStoreError when it is damaged.
+    """
     if not os.path.exists(metadata_path):
         raise NoRunError(f'{metadata_path} does not exist: no pipeline run was recorded there.')
+    store_file.check(metadata_path)
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
