@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
-from components import serving_layout
+from components import curated_schema, serving_layout
 from components.movielens import contract
 from models import features
 from pipeline import configs
@@ -132,7 +132,8 @@ def anomalies(run: Run) -> Anomalies:
     if found.unwritten_splits:
         raise Missing(f'ExampleValidator wrote no anomalies file for split(s) '
                       f'{", ".join(found.unwritten_splits)} in {artifact.uri}.')
-    return Anomalies(found.splits, found.lines)
+    return Anomalies(found.splits, found.lines, curated_schema.source_name(
+        (run.summary.get('data') or {}).get('format') or contract.FORMAT_100K))
 
 
 def feature_table(run: Run) -> Features:

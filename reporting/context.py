@@ -120,6 +120,7 @@ class LongTail:
 class Anomalies:
     splits: Tuple[str, ...]
     lines: Tuple[str, ...]  # one per anomaly, in TFDV's words; none for clean data
+    schema: str = ''  # the curated schema they were checked against, as a source path
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,9 @@ def test_complete_page_shows_each_value_under_its_id():
     assert page.value('bias-baseline-rmse') == '1.0234'
     assert page.value('data-format') == '10m' and page.value('data-split') == 'time'
     assert page.value('prediction-rmse') == '0.9876'
-    assert page.value('anomalies').startswith('none Every split (train, eval, test) matches')
+    assert page.value('anomalies') == (
+        'none Every split (train, eval, test) matches the curated schema '
+        '(components/schemas/with_users_whole_stars.pbtxt).')
     assert page.rows('timings-table') == [['MovieLensExampleGen', 'done', '2.0'],
                                           ['StatisticsGen', 'cached', '0.1'],
                                           ['Trainer', 'done', '27.8']]

@@ -290,7 +290,8 @@ def test_a_figure_changed_since_the_last_report_is_drawn_again(completed_run, tm
 
 # A run that the AnomalyGate stopped.
 
-FAILURE_MESSAGE = 'The examples do not match the schema (pipeline/schema/schema.pbtxt)'
+FAILURE_MESSAGE = ('The examples do not match the schema '
+                   '(components/schemas/with_users_whole_stars.pbtxt)')
 
 
 @pytest.fixture(scope='module')
