@@ -35,10 +35,23 @@ def newest(pipeline_root, component, output):
     return max(dirs, key=lambda path: int(os.path.basename(path)))
 
 
-def count_rows(split_dir):
+def test_split(examples_uri, limit, workdir):
+    """(examples uri, rows): the run's own, or a copy of its first `limit` test rows."""
     import tensorflow as tf
-    files = tf.io.gfile.glob(os.path.join(split_dir, '*'))
-    return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type='GZIP'))
+    from models import features
+    split = f'Split-{features.TEST_SPLIT}'
+    files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, split, '*')))
+    records = tf.data.TFRecordDataset(files, compression_type='GZIP')
+    if not limit:
+        return examples_uri, sum(1 for _ in records)
+    copy = os.path.join(workdir, 'examples')
+    os.makedirs(os.path.join(copy, split))
+    rows = 0
+    with tf.io.TFRecordWriter(os.path.join(copy, split, 'data.gz'), 'GZIP') as writer:
+        for record in records.take(limit):
+            writer.write(record.numpy())
+            rows += 1
+    return copy, rows
 
 
 def all_metrics(evaluation_uri):
@@ -64,6 +77,8 @@ def main(argv=None) -> int:
     parser.add_argument('--output-dir', required=True, help="A finished run's --output-dir.")
     parser.add_argument('--with-baseline', action='store_true',
                         help='Score the same model as the last blessed one, too.')
+    parser.add_argument('--limit', type=int,
+                        help='Evaluate only the first N test rows (a copy of them).')
     parser.add_argument('--profile', help='Write cProfile statistics to this file.')
     parser.add_argument('--metrics-out',
                         help='Write every metric of every model and slice to this JSON file, '
@@ -81,15 +96,13 @@ def main(argv=None) -> int:
     from runs.output_dir import OutputDir
 
     root = OutputDir(args.output_dir).pipeline_root
+    workdir = tempfile.mkdtemp(prefix='evaluator-speed-')
     examples = standard_artifacts.Examples()
-    examples.uri = newest(root, 'MovieLensExampleGen', 'examples')
-    examples.split_names = artifact_utils.encode_split_names(
-        [features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT])
+    examples.uri, rows = test_split(newest(root, 'MovieLensExampleGen', 'examples'),
+                                    args.limit, workdir)
+    examples.split_names = artifact_utils.encode_split_names([features.TEST_SPLIT])
     model = standard_artifacts.Model()
     model.uri = newest(root, 'Trainer', 'model')
-    rows = count_rows(os.path.join(examples.uri, f'Split-{features.TEST_SPLIT}'))
-
-    workdir = tempfile.mkdtemp(prefix='evaluator-speed-')
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = (os.path.join(workdir, 'evaluation'),
                                     os.path.join(workdir, 'blessing'))
