@@ -56,3 +56,65 @@ def test_errors_weight_examples_but_the_count_does_not():
     assert np.isclose(ours[metrics.RMSE_NAME], np.sqrt(1.5 ** 2 / 4))
     assert np.isclose(ours[metrics.MAE_NAME], 1.5 / 4)
     assert ours[metrics.EXAMPLE_COUNT_NAME] == len(LABELS)
+
+
+# The pipeline's two model specs: examples carry both models' ratings and the candidate's
+# bias baseline, keyed by model name, as TFMA hands them to the combiner.
+TWO_MODELS = tfma.EvalConfig(model_specs=[
+    tfma.ModelSpec(name=tfma.CANDIDATE_KEY, label_key='user_rating',
+                   prediction_key=metrics.PREDICTION_KEY),
+    tfma.ModelSpec(name=tfma.BASELINE_KEY, label_key='user_rating',
+                   prediction_key=metrics.PREDICTION_KEY, is_baseline=True)])
+
+
+def generated_inputs(n=2000, seed=0):
+    """Half-star labels (float32, as parsed from tf.Examples), float32 ratings of two models
+    and the candidate's bias baseline, one example each."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(1, 11, n).astype(np.float32) / 2
+    rated = {name: (labels + rng.normal(0, 0.9, n)).astype(np.float32)
+             for name in (tfma.CANDIDATE_KEY, tfma.BASELINE_KEY, 'bias')}
+    for i in range(n):
+        yield tfma.metrics.StandardMetricInputs(
+            labels={name: np.array([labels[i]]) for name in rated if name != 'bias'},
+            predictions={
+                tfma.CANDIDATE_KEY: {metrics.PREDICTION_KEY: rated[tfma.CANDIDATE_KEY][i:i + 1],
+                                     metrics.BIAS_BASELINE_PREDICTION_KEY:
+                                         rated['bias'][i:i + 1]},
+                tfma.BASELINE_KEY: {metrics.PREDICTION_KEY: rated[tfma.BASELINE_KEY][i:i + 1]}},
+            example_weights={name: np.array([1.0]) for name in rated if name != 'bias'})
+
+
+def test_the_direct_reading_gives_tfmas_general_values():
+    computations = metrics.BiasBaselineImprovement().computations(
+        eval_config=TWO_MODELS, model_names=[tfma.CANDIDATE_KEY, tfma.BASELINE_KEY])
+    combiners = [c.combiner for c in computations
+                 if isinstance(c, tfma.metrics.MetricComputation)]
+    assert len(combiners) == 2
+    inputs = list(generated_inputs())
+    for combiner in combiners:
+        direct, general = combiner.create_accumulator(), combiner.create_accumulator()
+        for element in inputs:
+            assert combiner._direct(element) is not None, 'the pipeline\'s shape is read directly'
+            direct = combiner.add_input(direct, element)
+            general = combiner._add_input_generally(general, element)
+        direct, general = combiner.extract_output(direct), combiner.extract_output(general)
+        assert direct.keys() == general.keys()
+        name = combiner.keys.rmse.model_name
+        assert (combiner.keys.bias_baseline_rmse in direct) == (name == tfma.CANDIDATE_KEY)
+        for key, value in general.items():
+            assert abs(direct[key] - value) < 1e-6, (key, direct[key], value)
+        assert direct[combiner.keys.count] == len(inputs)
+        assert 0.8 < direct[combiner.keys.rmse] < 1.0
+
+
+def test_other_shapes_are_left_to_tfmas_general_reading():
+    [computation] = metrics.RootMeanSquaredError().computations(eval_config=EVAL_CONFIG)
+    combiner = computation.combiner
+    two_ratings = tfma.metrics.StandardMetricInputs(
+        labels=np.array([3.0, 4.0]), predictions=np.array([2.0, 4.5]),
+        example_weights=np.array([1.0]))
+    assert combiner._direct(two_ratings) is None
+    output = combiner.extract_output(combiner.add_input(combiner.create_accumulator(),
+                                                        two_ratings))
+    assert np.isclose(output[combiner.keys.rmse], np.sqrt((1.0 + 0.25) / 2))
