@@ -26,12 +26,14 @@ class CatalogTables:
     side features are all out-of-vocabulary too. `vocabulary_sizes` counts every side feature's
     indices including its OOV bucket; genre lists are padded with `genre_padding`. A sample
     of the movies each user rated in training (see trainer.rated_movies_sample) is in CSR
-    form: user u's are rated_movies[rated_row_splits[u]:rated_row_splits[u + 1]].
+    form: user u's are rated_movies[rated_row_splits[u]:rated_row_splits[u + 1]], and
+    rated_ratings holds how each was rated.
     """
     user_features: Dict[str, np.ndarray]
     movie_genres: np.ndarray  # [movies + 1, max genres per movie], int
     movie_year: np.ndarray  # [movies + 1], float
     rated_movies: np.ndarray  # movie indices, grouped by user
+    rated_ratings: np.ndarray  # their ratings minus the user's mean rating, float
     rated_row_splits: np.ndarray  # [users + 2]
     vocabulary_sizes: Dict[str, int]
     rating_mean: float
@@ -134,6 +136,9 @@ class NotebookScorer(tf.keras.layers.Layer):
         self.movie_embedding = tf.keras.layers.Embedding(num_movies, width)
         self.ratings = _member_mlp(hparams.hidden_units)
 
+    def use_tables(self, tables: CatalogTables):
+        """Nothing to replace: this model has no tables."""
+
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
         joined = tf.concat([_per_member(self.user_embedding(user_index), self._member_shape),
@@ -193,12 +198,28 @@ class HybridScorer(tf.keras.layers.Layer):
         self._year = tf.Variable(tables.movie_year, trainable=False, name='year')
         self.year_projection = tf.keras.layers.Dense(
             members * dim, use_bias=False, kernel_initializer=_member_glorot(1, dim))
+        # Of any length, so that use_tables can replace the samples with a refit's.
         self._rated_movies = tf.Variable(tables.rated_movies, trainable=False,
-                                         name='rated_movies')
+                                         shape=tf.TensorShape([None]), name='rated_movies')
+        self._rated_ratings = tf.Variable(tables.rated_ratings, trainable=False,
+                                          shape=tf.TensorShape([None]), name='rated_ratings')
         self._rated_row_splits = tf.Variable(tables.rated_row_splits, trainable=False,
                                              name='rated_row_splits')
         self.implicit_embedding = embedding(num_movies, members * dim, 'implicit_embedding')
+        self._explicit = hparams.explicit_feedback
+        if self._explicit:
+            self.explicit_embedding = embedding(num_movies, members * dim,
+                                                'explicit_embedding')
         self.mlp = _member_mlp(hparams.hidden_units, hparams.dropout)
+
+    def use_tables(self, tables: CatalogTables):
+        """Replaces the rated-movie samples and restarts the global mean from the tables'
+        mean rating: a refit's, which has seen more ratings. The side features stay: they
+        come from train, which holds every user and movie of the vocabulary."""
+        self._rated_movies.assign(tables.rated_movies)
+        self._rated_ratings.assign(tables.rated_ratings)
+        self._rated_row_splits.assign(tables.rated_row_splits)
+        self.global_mean.assign(tf.fill(self.global_mean.shape, tables.rating_mean))
 
     def _user_side(self, user_index):
         """The sum of the user's side-feature embeddings; 0 where the release records none."""
@@ -216,12 +237,21 @@ class HybridScorer(tf.keras.layers.Layer):
         return genre_mean + self.year_projection(year)
 
     def _implicit_feedback(self, user_index):
-        """|N(u)|^-1/2 * sum of the implicit embeddings of the movies user u rated."""
+        """|N(u)|^-1/2 * sum of the implicit embeddings of the movies user u rated; with
+        explicit_feedback, plus the same sum of the movies' explicit embeddings, each weighted
+        by how much more than their mean the user liked the movie (as in Koren's asymmetric
+        SVD: a user is described by what they rated and how)."""
         # A batch holds many ratings of the same active users: sum each user's movies once.
         users, position = tf.unique(user_index)
         rated = tf.gather(tf.RaggedTensor.from_row_splits(
             self._rated_movies, self._rated_row_splits, validate=False), users)
         total = tf.reduce_sum(tf.ragged.map_flat_values(self.implicit_embedding, rated), axis=1)
+        if self._explicit:
+            ratings = tf.gather(tf.RaggedTensor.from_row_splits(
+                self._rated_ratings, self._rated_row_splits, validate=False), users)
+            total += tf.reduce_sum(
+                tf.ragged.map_flat_values(self.explicit_embedding, rated)
+                * ratings[..., tf.newaxis], axis=1)
         count = tf.cast(rated.row_lengths(), tf.float32)[:, tf.newaxis]
         return tf.gather(total * tf.math.rsqrt(tf.maximum(count, 1.0)), position)
 
