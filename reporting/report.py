@@ -842,6 +842,13 @@ class _Page:
         kept_rmse = (f'<p>The eval RMSE of the weights kept, measured again after training: '
                      f'{history["eval_rmse"]:.4f}.</p>'
                      if history.get('eval_rmse') is not None else '')
+        refit = history.get('refit')
+        if refit:
+            kept_rmse += (f'<p>The served model is not these weights: it was refitted from the '
+                          f'same start on train + eval ({refit["examples"]:,} ratings) for '
+                          f'{refit["epochs"]} epochs, the best epoch count above, so it saw '
+                          'eval; the eval RMSE above is that of the early-stopped model, '
+                          'which did not.</p>')
         return (f'{chart}{table}{kept_rmse}<p class="note">Settings: {html.escape(settings)}. '
                 f'TensorBoard logs: <code>tensorboard --logdir '
                 f'{html.escape(model_run.uri)}</code></p>')
