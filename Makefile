@@ -9,10 +9,16 @@ DATA_DIR ?= $(MOVIELENS_DIR)
 OUTPUT_DIR ?= output
 RUN_ARGS ?=
 
-.PHONY: venv run test test-fast lock clean
+.PHONY: venv peers-venv run test test-fast lock peers-lock clean
 
 venv:
 	@scripts/ensure_venv.sh
+
+# The classical peers benchmarks/rmse.py compares ours with (cornac, surprise) need numpy 2,
+# which TFX 1.16 cannot have: they get a venv of their own, used only by that benchmark.
+peers-venv: venv
+	@[ -x .venv-peers/bin/python ] || "$$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" -m venv .venv-peers
+	$(PYTHON) -m uv pip sync --quiet --python .venv-peers/bin/python benchmarks/requirements.txt
 
 run: venv
 	$(PYTHON) local_runner.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --output-dir $(OUTPUT_DIR) $(RUN_ARGS)
@@ -30,6 +36,10 @@ test-fast: venv
 lock: venv
 	$(PYTHON) -m uv pip compile requirements.in -o requirements.lock --python-version 3.10 \
 		--python-platform x86_64-manylinux_2_28
+
+peers-lock: venv
+	$(PYTHON) -m uv pip compile benchmarks/requirements.in -o benchmarks/requirements.txt \
+		--python-version 3.10 --python-platform x86_64-manylinux_2_28
 
 clean:
 	rm -rf $(OUTPUT_DIR)

@@ -178,8 +178,10 @@ def training(run: Run) -> Training:
         kept = f'epoch {epochs_run}: the Trainer recorded no eval RMSE per epoch'
     settings = ', '.join(f'{key} {value}' for key, value in hyperparameters.items()
                          if key in _SETTINGS)
+    refit = history.refit or {}
     return Training(epochs, best, best_rmse, kept, history.eval_rmse,
-                    hyperparameters.get('ensemble_size') or 1, settings, model_run.uri)
+                    hyperparameters.get('ensemble_size') or 1, settings, model_run.uri,
+                    refit.get('epochs'), refit.get('examples'))
 
 
 def training_inputs(run: Run):

@@ -147,6 +147,8 @@ class Training:
     members: int
     settings: str
     logdir: str
+    refit_epochs: Optional[int] = None  # the served model's refit on train + eval, if any
+    refit_examples: Optional[int] = None
 
     @property
     def epochs_run(self) -> int:

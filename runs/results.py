@@ -7,7 +7,7 @@ report take their numbers from here, so that they can never disagree.
 import dataclasses
 import json
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
@@ -153,6 +153,8 @@ def split_files(examples: types.Artifact, split: str) -> List[str]:
 class TrainingHistory:
     epochs: Dict[str, List[float]]  # Keras's history: loss, rmse, val_loss, val_rmse, ...
     eval_rmse: Optional[float]  # of the weights the Trainer kept, measured after training
+    # With a refit on train + eval: its 'epochs' (the best epoch count) and 'examples'.
+    refit: Optional[Dict[str, Any]] = None
 
 
 def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory]:
@@ -162,7 +164,7 @@ def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory
         return None
     with tf.io.gfile.GFile(path) as f:
         history = json.load(f)
-    return TrainingHistory(history['epochs'], history.get('eval_rmse'))
+    return TrainingHistory(history['epochs'], history.get('eval_rmse'), history.get('refit'))
 
 
 # Evaluation (Evaluator).

@@ -25,8 +25,9 @@ ITERATIONS = 15
 
 @dataclasses.dataclass(frozen=True)
 class BiasBaseline:
-    """Biases by vocabulary index; a user or movie without training ratings (the OOV row
-    included) has bias 0."""
+    """Biases by vocabulary index; a user or movie without ratings in the data it was fitted
+    on has bias 0. The OOV row has none in train; in train + eval (refit_on_eval) it holds
+    the ratings of eval's users and movies that train lacks."""
     mean: float
     user_bias: np.ndarray  # [users], float64
     movie_bias: np.ndarray  # [movies], float64

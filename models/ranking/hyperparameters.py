@@ -19,9 +19,14 @@ class Hyperparameters:
     early_stopping_patience: int  # epochs without eval improvement; 0 disables
     embedding_decay: float  # adam: weight decay of embedding rows per step, x learning_rate
     implicit_feedback_limit: int  # hybrid: rated movies per user in the SVD++ term, at most
+    explicit_feedback: bool  # hybrid: the SVD++ term also weighs how each movie was rated
+    neighbours: int  # hybrid: similar movies per movie in the item-item term; 0: no term
     dropout: float
     ensemble_size: int  # members from different starting weights, averaged when served
     bias_baseline_regularisation: Sequence[float]  # the gate's baseline: chosen on eval
+    # After early stopping on eval, refit on train + eval for the best epoch count, and serve
+    # that (the bias baseline too).
+    refit_on_eval: bool
     seed: int
 
     @classmethod

@@ -26,13 +26,19 @@ class CatalogTables:
     side features are all out-of-vocabulary too. `vocabulary_sizes` counts every side feature's
     indices including its OOV bucket; genre lists are padded with `genre_padding`. A sample
     of the movies each user rated in training (see trainer.rated_movies_sample) is in CSR
-    form: user u's are rated_movies[rated_row_splits[u]:rated_row_splits[u + 1]].
+    form: user u's are rated_movies[rated_row_splits[u]:rated_row_splits[u + 1]], in index
+    order, and rated_ratings holds how each was rated. movie_neighbours lists each movie's
+    most similar movies (trainer.movie_neighbours) for the item-item term.
     """
     user_features: Dict[str, np.ndarray]
     movie_genres: np.ndarray  # [movies + 1, max genres per movie], int
     movie_year: np.ndarray  # [movies + 1], float
     rated_movies: np.ndarray  # movie indices, grouped by user
+    rated_ratings: np.ndarray  # their ratings minus the user's mean rating, float
     rated_row_splits: np.ndarray  # [users + 2]
+    rated_residuals: np.ndarray  # their baseline residuals (trainer.baseline_residuals)
+    movie_neighbours: np.ndarray  # [movies + 1, neighbours], most similar first; -1 pads
+    movie_neighbour_similarity: np.ndarray  # [movies + 1, neighbours], float
     vocabulary_sizes: Dict[str, int]
     rating_mean: float
 
@@ -134,6 +140,9 @@ class NotebookScorer(tf.keras.layers.Layer):
         self.movie_embedding = tf.keras.layers.Embedding(num_movies, width)
         self.ratings = _member_mlp(hparams.hidden_units)
 
+    def use_tables(self, tables: CatalogTables):
+        """Nothing to replace: this model has no tables."""
+
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
         joined = tf.concat([_per_member(self.user_embedding(user_index), self._member_shape),
@@ -193,12 +202,44 @@ class HybridScorer(tf.keras.layers.Layer):
         self._year = tf.Variable(tables.movie_year, trainable=False, name='year')
         self.year_projection = tf.keras.layers.Dense(
             members * dim, use_bias=False, kernel_initializer=_member_glorot(1, dim))
+        # Of any length, so that use_tables can replace the samples with a refit's.
         self._rated_movies = tf.Variable(tables.rated_movies, trainable=False,
-                                         name='rated_movies')
+                                         shape=tf.TensorShape([None]), name='rated_movies')
+        self._rated_ratings = tf.Variable(tables.rated_ratings, trainable=False,
+                                          shape=tf.TensorShape([None]), name='rated_ratings')
         self._rated_row_splits = tf.Variable(tables.rated_row_splits, trainable=False,
                                              name='rated_row_splits')
         self.implicit_embedding = embedding(num_movies, members * dim, 'implicit_embedding')
+        self._explicit = hparams.explicit_feedback
+        if self._explicit:
+            self.explicit_embedding = embedding(num_movies, members * dim,
+                                                'explicit_embedding')
+        self._neighbours = hparams.neighbours
+        if self._neighbours:
+            self._movie_neighbours = tf.Variable(tables.movie_neighbours, trainable=False,
+                                                 name='movie_neighbours')
+            self._neighbour_similarity = tf.Variable(tables.movie_neighbour_similarity,
+                                                     trainable=False, name='neighbour_similarity')
+            self._rated_residuals = tf.Variable(tables.rated_residuals, trainable=False,
+                                                shape=tf.TensorShape([None]),
+                                                name='rated_residuals')
+            self.neighbour_global_weight = tf.Variable(tf.zeros([members]), trainable=True,
+                                                       name='neighbour_global_weight')
+            self.neighbour_weight = embedding(num_movies, members, 'neighbour_weight', 'zeros')
         self.mlp = _member_mlp(hparams.hidden_units, hparams.dropout)
+
+    def use_tables(self, tables: CatalogTables):
+        """Replaces the rated-movie samples and restarts the global mean from the tables'
+        mean rating: a refit's, which has seen more ratings. The side features stay: they
+        come from train, which holds every user and movie of the vocabulary."""
+        self._rated_movies.assign(tables.rated_movies)
+        self._rated_ratings.assign(tables.rated_ratings)
+        self._rated_row_splits.assign(tables.rated_row_splits)
+        self.global_mean.assign(tf.fill(self.global_mean.shape, tables.rating_mean))
+        if self._neighbours:
+            self._movie_neighbours.assign(tables.movie_neighbours)
+            self._neighbour_similarity.assign(tables.movie_neighbour_similarity)
+            self._rated_residuals.assign(tables.rated_residuals)
 
     def _user_side(self, user_index):
         """The sum of the user's side-feature embeddings; 0 where the release records none."""
@@ -216,14 +257,52 @@ class HybridScorer(tf.keras.layers.Layer):
         return genre_mean + self.year_projection(year)
 
     def _implicit_feedback(self, user_index):
-        """|N(u)|^-1/2 * sum of the implicit embeddings of the movies user u rated."""
+        """|N(u)|^-1/2 * sum of the implicit embeddings of the movies user u rated; with
+        explicit_feedback, plus the same sum of the movies' explicit embeddings, each weighted
+        by how much more than their mean the user liked the movie (as in Koren's asymmetric
+        SVD: a user is described by what they rated and how)."""
         # A batch holds many ratings of the same active users: sum each user's movies once.
         users, position = tf.unique(user_index)
         rated = tf.gather(tf.RaggedTensor.from_row_splits(
             self._rated_movies, self._rated_row_splits, validate=False), users)
         total = tf.reduce_sum(tf.ragged.map_flat_values(self.implicit_embedding, rated), axis=1)
+        if self._explicit:
+            ratings = tf.gather(tf.RaggedTensor.from_row_splits(
+                self._rated_ratings, self._rated_row_splits, validate=False), users)
+            total += tf.reduce_sum(
+                tf.ragged.map_flat_values(self.explicit_embedding, rated)
+                * ratings[..., tf.newaxis], axis=1)
         count = tf.cast(rated.row_lengths(), tf.float32)[:, tf.newaxis]
         return tf.gather(total * tf.math.rsqrt(tf.maximum(count, 1.0)), position)
+
+    def _neighbourhood(self, user_index, movie_index):
+        """[batch, members]: an item-item term, as KNNBaseline's. Over the movie's `neighbours`
+        most similar movies that the user rated, the similarity-weighted mean of the user's
+        baseline residuals on them, shrunk towards 0 when few are found; each member learns
+        how much to trust it, overall and per movie. The similarities are fixed, computed
+        from the ratings (trainer.movie_neighbours): learnt weights per pair overfit here."""
+        users, position = tf.unique(user_index)
+
+        def per_example(values, padding):
+            rows = tf.gather(tf.RaggedTensor.from_row_splits(
+                values, self._rated_row_splits, validate=False), users).to_tensor(padding)
+            # One padding column more, so that a search past the last movie finds padding.
+            rows = tf.pad(rows, [[0, 0], [0, 1]], constant_values=padding)
+            return tf.gather(rows, position)
+
+        # Padding above every movie index keeps each row sorted for the search.
+        rated = per_example(self._rated_movies, tf.cast(tf.shape(self._movie_neighbours)[0],
+                                                        self._rated_movies.dtype))
+        residuals = per_example(self._rated_residuals, 0.0)
+        neighbours = tf.cast(tf.gather(self._movie_neighbours, movie_index), rated.dtype)
+        slot = tf.searchsorted(rated, neighbours)
+        found = tf.gather(rated, slot, batch_dims=1) == neighbours
+        similarity = tf.where(found, tf.gather(self._neighbour_similarity, movie_index), 0.0)
+        residual = tf.gather(residuals, slot, batch_dims=1)
+        average = tf.reduce_sum(similarity * residual, axis=1) / (
+            tf.reduce_sum(tf.abs(similarity), axis=1) + 1.0)
+        weight = self.neighbour_global_weight + self.neighbour_weight(movie_index)
+        return weight * average[:, tf.newaxis]
 
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
@@ -235,6 +314,8 @@ class HybridScorer(tf.keras.layers.Layer):
         mlp = tf.squeeze(self.mlp(tf.concat([user_vector, movie_vector], axis=2),
                                   training=training), axis=2)
         biases = self.user_bias(user_index) + self.movie_bias(movie_index)
+        if self._neighbours:
+            biases += self._neighbourhood(user_index, movie_index)
         return self.global_mean + biases + interaction + mlp
 
 

@@ -122,23 +122,91 @@ def rated_movies_sample(user_index: np.ndarray, movie_index: np.ndarray, users: 
     has rated, so an uncapped list makes the step's cost grow with the heaviest users'
     ratings; a sample of about a hundred describes a user's taste almost as well.
     """
+    kept, row_splits = rated_sample_rows(user_index, users, limit, seed)
+    return movie_index[kept], row_splits
+
+
+def rated_sample_rows(user_index: np.ndarray, users: int, limit: int, seed: int):
+    """The rows of rated_movies_sample, grouped by user, and their CSR row splits."""
     order = np.lexsort((np.random.default_rng(seed).random(len(user_index)), user_index))
     counts = np.bincount(user_index, minlength=users)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank_in_user = np.arange(len(order)) - starts[user_index[order]]
     kept = order[rank_in_user < limit]
     row_splits = np.concatenate([[0], np.cumsum(np.minimum(counts, limit))])
-    return movie_index[kept], row_splits.astype(np.int64)
+    return kept, row_splits.astype(np.int64)
+
+
+def centred_ratings(user_index: np.ndarray, ratings: np.ndarray, users: int) -> np.ndarray:
+    """Each rating minus its user's mean rating: how much more the user liked the movie than
+    they like movies in general."""
+    ratings = np.asarray(ratings, np.float64)
+    counts = np.maximum(np.bincount(user_index, minlength=users), 1)
+    return (ratings - (np.bincount(user_index, ratings, users) / counts)[user_index]).astype(
+        np.float32)
+
+
+def baseline_residuals(user_index: np.ndarray, movie_index: np.ndarray, ratings: np.ndarray,
+                       users: int, movies: int, shrinkage: float = 25.0) -> np.ndarray:
+    """Each rating minus its user's mean and then the movie's (shrunk) mean of what is left:
+    what no bias explains, which is what an item-item term should average."""
+    centred = centred_ratings(user_index, ratings, users).astype(np.float64)
+    movie_sum = np.bincount(movie_index, centred, movies)
+    movie_count = np.bincount(movie_index, minlength=movies)
+    return (centred - (movie_sum / (movie_count + shrinkage))[movie_index]).astype(np.float32)
+
+
+def movie_neighbours(user_index: np.ndarray, movie_index: np.ndarray, residuals: np.ndarray,
+                     users: int, movies: int, count: int, shrinkage: float = 100.0):
+    """([movies, count] indices, [movies, count] similarities): each movie's `count` most
+    similar other movies, best first; -1 (similarity 0) pads where there are fewer.
+
+    Similarity is the cosine of the two movies' baseline residuals, shrunk towards 0 by
+    n / (n + shrinkage) for n users who rated both, so that a pair seen together twice does
+    not outrank a pair seen together a hundred times (as KNNBaseline's pearson_baseline).
+    Computed a block of movies at a time, so that memory grows with movies x block, not
+    movies squared.
+    """
+    import scipy.sparse
+    neighbours = np.full((movies, count), -1, np.int64)
+    similarities = np.zeros((movies, count), np.float32)
+    if not count or movies < 2:
+        return neighbours, similarities
+    ratings = scipy.sparse.csc_matrix((residuals.astype(np.float32),
+                                       (user_index, movie_index)), shape=(users, movies))
+    rated = scipy.sparse.csc_matrix((np.ones(len(user_index), np.float32),
+                                     (user_index, movie_index)), shape=(users, movies))
+    norms = np.sqrt(np.asarray(ratings.multiply(ratings).sum(axis=0))).ravel() + 1e-6
+    kept = min(count, movies - 1)
+    block = max(1, 20_000_000 // movies)
+    for start in range(0, movies, block):
+        stop = min(start + block, movies)
+        products = (ratings[:, start:stop].T @ ratings).toarray()
+        together = (rated[:, start:stop].T @ rated).toarray()
+        similarity = products / np.outer(norms[start:stop], norms) * (
+            together / (together + shrinkage))
+        similarity[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+        best = np.argpartition(-similarity, kept - 1, axis=1)[:, :kept]
+        best_similarity = np.take_along_axis(similarity, best, axis=1)
+        order = np.argsort(-best_similarity, axis=1)
+        neighbours[start:stop, :kept] = np.take_along_axis(best, order, axis=1)
+        similarities[start:stop, :kept] = np.take_along_axis(best_similarity, order, axis=1)
+    return neighbours, similarities
 
 
 def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int],
-                         implicit_feedback_limit: int, seed: int):
+                         implicit_feedback_limit: int, seed: int,
+                         also_seen: Optional[Dict[str, np.ndarray]] = None,
+                         neighbours: int = 0):
     """Side features per user and per movie, and a sample of each user's rated movies, from
     training.
 
     A user's side features are the same on every one of their ratings (likewise a movie's),
     so one example each suffices. Rows of users or movies not in the training data, and the
-    OOV row, get each side feature's OOV index.
+    OOV row, get each side feature's OOV index. `also_seen`, the eval split's ids and
+    ratings when the model is refitted on train + eval, joins the rated samples and the mean
+    rating; it adds no side features, since every user and movie of the vocabulary (built on
+    train) has them from train already.
     """
     def table(owner_index, rows, column, oov_value):
         shape = (rows,) + column.shape[1:]
@@ -151,19 +219,38 @@ def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int],
     genre_padding = sizes[features.MOVIE_GENRE_INDICES]
     genres = np.where(train[features.MOVIE_GENRE_INDICES] < 0, genre_padding,
                       train[features.MOVIE_GENRE_INDICES])
-    rated_movies, rated_row_splits = rated_movies_sample(user_index, movie_index, users,
-                                                         implicit_feedback_limit, seed)
+    seen = train if also_seen is None else concatenate_ratings(train, also_seen)
+    rated_rows, rated_row_splits = rated_sample_rows(seen[features.USER_INDEX], users,
+                                                     implicit_feedback_limit, seed)
+    # Each user's movies in index order, where the neighbourhood term looks them up.
+    rated_rows = rated_rows[np.lexsort((seen[features.MOVIE_INDEX][rated_rows],
+                                        seen[features.USER_INDEX][rated_rows]))]
+    centred = centred_ratings(seen[features.USER_INDEX], seen[features.LABEL], users)
+    residuals = baseline_residuals(seen[features.USER_INDEX], seen[features.MOVIE_INDEX],
+                                   seen[features.LABEL], users, movies)
+    neighbour_index, neighbour_similarity = movie_neighbours(
+        seen[features.USER_INDEX], seen[features.MOVIE_INDEX], residuals, users, movies,
+        neighbours)
     return ranking_model.CatalogTables(
         user_features={name: table(user_index, users, train[name], sizes[name] - 1)
                        for name in features.USER_SIDE_FEATURES if name in sizes},
         movie_genres=table(movie_index, movies, genres, genre_padding),
         movie_year=table(movie_index, movies, train[features.MOVIE_YEAR].astype(np.float32),
                          0.0),
-        rated_movies=rated_movies,
+        rated_movies=seen[features.MOVIE_INDEX][rated_rows],
+        rated_ratings=centred[rated_rows],
         rated_row_splits=rated_row_splits,
+        rated_residuals=residuals[rated_rows],
+        movie_neighbours=neighbour_index,
+        movie_neighbour_similarity=neighbour_similarity,
         vocabulary_sizes=sizes,
-        rating_mean=float(train[features.LABEL].mean()),
+        rating_mean=float(seen[features.LABEL].mean()),
     )
+
+
+def concatenate_ratings(*splits: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """The ids and ratings of several splits, one after the other."""
+    return {key: np.concatenate([split[key] for split in splits]) for key in _TRAINING_COLUMNS}
 
 
 def _batches(split: Dict[str, np.ndarray], batch_size: int, shuffle_seed=None):
@@ -205,14 +292,47 @@ def _optimizer(hparams: Hyperparameters):
 def fit_bias_baseline(hparams: Hyperparameters, train_split, eval_split, sizes,
                       scale: schema.RatingScale):
     """The user + item bias baseline of the same train split, its regularisation chosen
-    on eval, and the eval RMSE of that choice."""
+    on eval, and the eval RMSE of that choice. With refit_on_eval, the baseline returned is
+    then refitted with that regularisation on train + eval, the data the served model saw.
+    """
     def ratings(split):
         return split[features.USER_INDEX], split[features.MOVIE_INDEX], split[features.LABEL]
 
+    users, movies = sizes[features.USER_INDEX], sizes[features.MOVIE_INDEX]
     baseline, eval_rmse = bias_baseline.fit_chosen_on_eval(
-        ratings(train_split), ratings(eval_split), sizes[features.USER_INDEX],
-        sizes[features.MOVIE_INDEX], hparams.bias_baseline_regularisation, scale)
-    return baseline, eval_rmse[baseline.regularisation]
+        ratings(train_split), ratings(eval_split), users, movies,
+        hparams.bias_baseline_regularisation, scale)
+    chosen_eval_rmse = eval_rmse[baseline.regularisation]
+    if hparams.refit_on_eval:
+        baseline = bias_baseline.fit(*ratings(concatenate_ratings(train_split, eval_split)),
+                                     users, movies, baseline.regularisation)
+    return baseline, chosen_eval_rmse
+
+
+def _fit(model, data, epochs, log_dir, eval_data=None, patience=0, train_steps=None):
+    """Fits the model on `data`; with eval_data, measuring it after each epoch and, given a
+    patience, stopping early on it. Returns the per-epoch metrics."""
+    # Every epoch ends with an evaluation, so the weights fit leaves are caught up.
+    callbacks = [CatchUpDecay(),
+                 tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
+    if patience and eval_data is not None:
+        callbacks.append(tf.keras.callbacks.EarlyStopping(
+            monitor='val_rmse', patience=patience, restore_best_weights=True))
+    fit_args = dict(epochs=epochs)
+    if train_steps:
+        # A hard cap on optimisation steps, used to make a deliberately weak model.
+        data = data.repeat()
+        fit_args = dict(epochs=1, steps_per_epoch=train_steps)
+    history = model.fit(data, validation_data=eval_data, callbacks=callbacks, verbose=2,
+                        **fit_args)
+    if eval_data is None and isinstance(model.optimizer, LazyAdam):
+        model.optimizer.catch_up(model.trainable_variables)
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def best_epochs(epochs_history: Dict[str, list]) -> int:
+    """How many epochs gave the lowest eval RMSE: the weights early stopping kept."""
+    return int(np.argmin(epochs_history['val_rmse'])) + 1
 
 
 def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schema.RatingScale,
@@ -220,39 +340,52 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     """Fits the model (an ensemble of `ensemble_size` members, trained together), rating on
     the release's scale.
 
+    The model is fitted on train, stopping early on eval. With refit_on_eval, it is then
+    fitted again from its starting weights on train + eval, for as many epochs as gave the
+    best eval RMSE, and that fit is returned: the served model sees all the data but the
+    test split, while the eval RMSE reported stays that of the early-stopped model, which
+    never saw eval. The refit's SVD++ samples and starting mean include eval's ratings, as
+    its bias baseline does (fit_bias_baseline). The refit restarts the same model, rather
+    than building another, so that the traced train step is reused: tracing it again would
+    cost about as much as the refit's training.
+
     The side-feature columns of train_split move into the model's tables: they are removed
     from the dict, so that fit does not hold them too (hundreds of MB at 10M ratings).
-    Returns the model and its history: the per-epoch metrics, and the eval RMSE of the
-    weights that are returned (early stopping restores those of the best epoch).
+    Returns the model and its history: the per-epoch metrics of the early-stopped fit, the
+    eval RMSE of its weights, and what the refit saw.
     """
     leave_libraries_to_autograph()
     tf.keras.utils.set_random_seed(hparams.seed)
+    refit = hparams.refit_on_eval and not train_steps
     tables = build_catalog_tables(train_split, sizes, hparams.implicit_feedback_limit,
-                                  hparams.seed)
+                                  hparams.seed, neighbours=hparams.neighbours)
+    refit_tables = build_catalog_tables(
+        train_split, sizes, hparams.implicit_feedback_limit, hparams.seed,
+        also_seen=eval_split, neighbours=hparams.neighbours) if refit else None
     for column in _TABLE_COLUMNS:
         train_split.pop(column, None)
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
                                 sizes[features.MOVIE_INDEX], tables, scale)
     model.compile(optimizer=_optimizer(hparams))
-    # Every epoch ends with an evaluation, so the weights fit leaves are caught up.
-    callbacks = [CatchUpDecay(),
-                 tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
-    if hparams.early_stopping_patience:
-        callbacks.append(tf.keras.callbacks.EarlyStopping(
-            monitor='val_rmse', patience=hparams.early_stopping_patience,
-            restore_best_weights=True))
-    train_data = _batches(train_split, hparams.batch_size, shuffle_seed=hparams.seed)
     eval_data = _batches(eval_split, _READ_BATCH)
-    fit_args = dict(epochs=hparams.epochs)
-    if train_steps:
-        # A hard cap on optimisation steps, used to make a deliberately weak model.
-        train_data = train_data.repeat()
-        fit_args = dict(epochs=1, steps_per_epoch=train_steps)
-    history = model.fit(train_data, validation_data=eval_data, callbacks=callbacks, verbose=2,
-                        **fit_args)
-    return model, {'epochs': {key: [float(v) for v in values]
-                              for key, values in history.history.items()},
-                   'eval_rmse': rmse(model, eval_data)}
+    model(next(iter(eval_data)))  # builds the weights, to keep their starting values
+    starting_weights = [variable.numpy() for variable in model.weights] if refit else None
+    epochs = _fit(model, _batches(train_split, hparams.batch_size, shuffle_seed=hparams.seed),
+                  hparams.epochs, log_dir, eval_data, hparams.early_stopping_patience,
+                  train_steps)
+    history = {'epochs': epochs, 'eval_rmse': rmse(model, eval_data)}
+    if refit:
+        seen = concatenate_ratings(train_split, eval_split)
+        history['refit'] = {'epochs': best_epochs(epochs), 'examples': len(seen[features.LABEL])}
+        for variable, value in zip(model.weights, starting_weights):
+            variable.assign(value)
+        model.scorer.use_tables(refit_tables)
+        for variable in model.optimizer.variables:
+            variable.assign(tf.zeros_like(variable))
+        refit_epochs = _fit(model, _batches(seen, hparams.batch_size, shuffle_seed=hparams.seed),
+                            history['refit']['epochs'], os.path.join(log_dir, 'refit'))
+        history['refit']['train_rmse'] = refit_epochs['rmse']
+    return model, history
 
 
 def rmse(model, data) -> float:

@@ -35,8 +35,10 @@ def half_stars(tmp_path_factory):
 def version_dir(half_stars, tmp_path_factory):
     rows, transform_output = half_stars
     path = os.path.join(str(tmp_path_factory.mktemp('half_star_model')), '1')
+    # Eval is train itself here, so a refit on train + eval would see every row twice; the
+    # refit is tested in test_refit.py.
     return data.save_serving_model(transform_output, path, raw_rows=rows, learning_rate=0.05,
-                                   epochs=30)
+                                   epochs=30, refit_on_eval=False)
 
 
 @pytest.fixture(scope='module')
@@ -204,7 +206,8 @@ def test_the_saved_model_rates_with_the_trainers_bias_baseline(half_stars, loade
     rows, (output, transformed) = half_stars
     columns = data.as_columns(transformed)
     sizes = trainer.vocabulary_sizes(output)
-    hparams = Hyperparameters.from_config(configs.HYPERPARAMETERS['hybrid'])
+    hparams = Hyperparameters.from_config(dict(configs.HYPERPARAMETERS['hybrid'],
+                                               refit_on_eval=False))  # as version_dir
     fitted, eval_rmse = trainer.fit_bias_baseline(hparams, columns, columns, sizes, HALF_STARS)
     expected = np.clip(fitted.mean + fitted.user_bias[columns[features.USER_INDEX]]
                        + fitted.movie_bias[columns[features.MOVIE_INDEX]], 0.5, 5.0)

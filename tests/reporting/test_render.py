@@ -23,6 +23,7 @@ def test_complete_page_shows_each_value_under_its_id():
         '720', '80', '200']
     assert page.value('best-epoch') == '3'
     assert page.value('best-eval-rmse') == '1.0100'
+    assert (page.value('refit-epochs'), page.value('refit-examples')) == ('3', '800')
     assert page.rows('training-table') == [
         ['4', '3', '1.0100', 'epoch 3: early stopping (patience 1) restored its weights']]
     assert page.value('global-mean-rmse') == '1.1002'

@@ -1,0 +1,115 @@
+"""The refit on train + eval, and the SVD++ term's explicit half: what each sees, in numbers."""
+import math
+
+import numpy as np
+import pytest
+
+from models import features
+from models.ranking import trainer
+from models.ranking import model as ranking_model
+from models.ranking.hyperparameters import Hyperparameters
+from models.schema import RatingScale
+from pipeline import configs
+from tests.models.data import as_columns
+
+WHOLE_STARS = RatingScale(1.0, 5.0)
+
+
+def hparams(**overrides):
+    return Hyperparameters.from_config(dict(configs.HYBRID_HYPERPARAMETERS, **overrides))
+
+
+@pytest.fixture(scope='module')
+def columns(transform_output):
+    return as_columns(transform_output[1])
+
+
+@pytest.fixture(scope='module')
+def sizes(transform_output):
+    return trainer.vocabulary_sizes(transform_output[0])
+
+
+def eval_rows():
+    """Ratings of known users and movies that train lacks, and one of the OOV user."""
+    return {features.USER_INDEX: np.array([3, 3, 2, 4]),
+            features.MOVIE_INDEX: np.array([1, 2, 3, 0]),
+            features.LABEL: np.array([5.0, 4.0, 1.0, 2.0], np.float32)}
+
+
+def test_refit_trains_on_train_and_eval_for_the_best_epoch_count(columns, sizes, tmp_path):
+    settings = hparams(epochs=4, early_stopping_patience=10, batch_size=3, ensemble_size=2)
+    model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
+                                   log_dir=str(tmp_path))
+    assert len(history['epochs']['val_rmse']) == 4  # the early-stopped fit, on train only
+    best = int(np.argmin(history['epochs']['val_rmse'])) + 1
+    seen = len(columns[features.LABEL]) + 4
+    assert history['refit']['epochs'] == best
+    assert history['refit']['examples'] == seen
+    assert len(history['refit']['train_rmse']) == best
+    # The refit restarted the optimizer: it took about best epochs of ceil(seen / batch)
+    # steps (Keras counts one more), not those on top of the first fit's 4 x 4.
+    assert int(model.optimizer.iterations) <= best * math.ceil(seen / 3) + 1
+    # The eval RMSE reported is the early-stopped model's, measured on eval it never saw.
+    assert history['eval_rmse'] == pytest.approx(min(history['epochs']['val_rmse']), abs=1e-4)
+
+
+def test_without_refit_the_early_stopped_model_is_served(columns, sizes, tmp_path):
+    settings = hparams(epochs=2, refit_on_eval=False, batch_size=4)
+    model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
+                                   log_dir=str(tmp_path))
+    assert 'refit' not in history
+    assert len(history['epochs']['rmse']) == 2
+    assert int(model.optimizer.iterations) >= 2 * math.ceil(len(columns[features.LABEL]) / 4)
+
+
+def test_refit_tables_hold_the_eval_ratings_too(columns, sizes):
+    train_only = trainer.build_catalog_tables(columns, sizes, 100, seed=0)
+    refit = trainer.build_catalog_tables(columns, sizes, 100, seed=0, also_seen=eval_rows())
+    train_counts = np.diff(train_only.rated_row_splits)
+    # User 3 rated one movie in train and two more in eval; user 2 one more; the OOV user 4
+    # gets eval's rating of an unknown user.
+    assert (np.diff(refit.rated_row_splits) - train_counts).tolist() == [0, 0, 1, 2, 1]
+    first_of_user_3 = refit.rated_row_splits[3]
+    assert sorted(refit.rated_movies[first_of_user_3:first_of_user_3 + 3]) == [0, 1, 2]
+    labels = np.concatenate([columns[features.LABEL], eval_rows()[features.LABEL]])
+    assert refit.rating_mean == pytest.approx(labels.mean())
+    # Side features come from train alone, where every user and movie of the vocabulary is.
+    np.testing.assert_array_equal(refit.movie_genres, train_only.movie_genres)
+
+
+def test_the_bias_baseline_is_refitted_on_what_the_model_saw(columns, sizes):
+    chosen, eval_rmse = trainer.fit_bias_baseline(hparams(refit_on_eval=False), columns,
+                                                  eval_rows(), sizes, WHOLE_STARS)
+    refit, refit_eval_rmse = trainer.fit_bias_baseline(hparams(), columns, eval_rows(), sizes,
+                                                       WHOLE_STARS)
+    # The regularisation and its eval RMSE are chosen on train; only the fit sees eval.
+    assert refit.regularisation == chosen.regularisation
+    assert refit_eval_rmse == eval_rmse
+    labels = np.concatenate([columns[features.LABEL], eval_rows()[features.LABEL]])
+    assert refit.mean == pytest.approx(labels.mean())
+    # The OOV user has eval's rating of 2 stars now: a negative bias, not 0.
+    assert chosen.user_bias[4] == 0.0 and refit.user_bias[4] < 0.0
+
+
+def test_centred_ratings_are_each_users_ratings_minus_their_mean():
+    centred = trainer.centred_ratings(np.array([0, 0, 1, 1, 1]),
+                                      np.array([1.0, 3.0, 5.0, 4.0, 3.0]), users=3)
+    np.testing.assert_allclose(centred, [-1.0, 1.0, 1.0, 0.0, -1.0])
+
+
+def test_explicit_feedback_moves_a_users_vector_with_how_they_rated(columns, sizes):
+    tables = trainer.build_catalog_tables(columns, sizes, 100, seed=0)
+    scorer = ranking_model.HybridScorer(sizes[features.USER_INDEX],
+                                        sizes[features.MOVIE_INDEX], tables,
+                                        hparams(explicit_feedback=True, ensemble_size=2))
+    users = np.array([0, 1, 2])
+    before = scorer._implicit_feedback(users).numpy()
+    assert before.shape == (3, 2 * configs.HYBRID_HYPERPARAMETERS['embedding_dim'])
+    # Flipping how user 0 rated their movies changes user 0's vector alone.
+    scorer._rated_ratings.assign(np.where(
+        np.arange(len(tables.rated_ratings)) < tables.rated_row_splits[1],
+        -tables.rated_ratings, tables.rated_ratings))
+    after = scorer._implicit_feedback(users).numpy()
+    assert not np.allclose(before[0], after[0])
+    np.testing.assert_allclose(before[1:], after[1:])
+
