@@ -20,7 +20,7 @@ SYNTHETIC_RUN_FLAGS = ('--source', 'synthetic', '--synthetic-ratings', str(SYNTH
 # Fixtures that take long to build: a test that uses one, directly or through another
 # fixture, gets the marker and is left out of `make test-fast` (see pytest.ini).
 E2E_FIXTURES = {'completed_run'}
-SLOW_FIXTURES = {'transform_output', 'saved_model', 'wheel'}
+SLOW_FIXTURES = {'transform_output', 'saved_model', 'wheel', 'half_stars'}
 
 # completed_run's run_summary.json as its run wrote it, by output dir.
 _SUMMARIES_AS_WRITTEN = {}
