@@ -1,6 +1,7 @@
 """LazyAdam: Keras's AdamW on the rows a batch looks up, and nothing on the others until
 their decay is caught up."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from models.ranking.lazy_adam import CatchUpDecay, LazyAdam
@@ -60,6 +61,7 @@ def test_without_decay_unseen_rows_and_their_moments_stay_put():
     assert np.flatnonzero(np.any(m.numpy() != 0, axis=1)).tolist() == [1, 4]
 
 
+@pytest.mark.slow  # a Keras fit: its first trace alone takes seconds
 def test_the_callback_catches_up_before_evaluation():
     inputs = tf.keras.Input(shape=(), dtype=tf.int32)
     embedding = tf.keras.layers.Embedding(50, 2)
