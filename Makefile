@@ -1,5 +1,5 @@
 # The two commands a user needs: `make run` (the whole local pipeline) and `make test`.
-# `make test-fast` is the edit loop: the unit tests only, in about a minute.
+# `make test-fast` is the edit loop: the unit tests only, in under two minutes.
 # Both create the Python 3.10 virtual environment on first use.
 PYTHON := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
