@@ -10,23 +10,13 @@ from models.ranking import signatures, trainer
 from models.ranking.hyperparameters import Hyperparameters
 from models.schema import RatingScale
 from pipeline import configs
-from tests.models.data import as_columns, make_row, serialize
+from tests.models.data import make_row, serialize
 
 WHOLE_STARS = RatingScale(1.0, 5.0)
 
 
 def hparams(preset='hybrid', **overrides):
     return Hyperparameters.from_config(dict(configs.HYPERPARAMETERS[preset], **overrides))
-
-
-@pytest.fixture(scope='module')
-def columns(transform_output):
-    return as_columns(transform_output[1])
-
-
-@pytest.fixture(scope='module')
-def sizes(transform_output):
-    return trainer.vocabulary_sizes(transform_output[0])
 
 
 def batch_of(columns):

@@ -10,23 +10,12 @@ from models.ranking import model as ranking_model
 from models.ranking.hyperparameters import Hyperparameters
 from models.schema import RatingScale
 from pipeline import configs
-from tests.models.data import as_columns
 
 WHOLE_STARS = RatingScale(1.0, 5.0)
 
 
 def hparams(**overrides):
     return Hyperparameters.from_config(dict(configs.HYBRID_HYPERPARAMETERS, **overrides))
-
-
-@pytest.fixture(scope='module')
-def columns(transform_output):
-    return as_columns(transform_output[1])
-
-
-@pytest.fixture(scope='module')
-def sizes(transform_output):
-    return trainer.vocabulary_sizes(transform_output[0])
 
 
 def eval_rows():
