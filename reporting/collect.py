@@ -85,11 +85,15 @@ def splits(run: Run) -> Splits:
                   total, (run.summary.get('data') or {}).get('skipped_rows'))
 
 
+def _data_format(run: Run) -> str:
+    """The release format the ExampleGen recorded; 100K's for a run from before formats."""
+    return (run.summary.get('data') or {}).get('format') or contract.FORMAT_100K
+
+
 def rating_scale(run: Run) -> contract.RatingScale:
     """The ratings the run's release allows (whole stars from 1, or half stars from 0.5),
     by the format the ExampleGen recorded; whole stars for a run from before formats."""
-    data_format = (run.summary.get('data') or {}).get('format') or contract.FORMAT_100K
-    return contract.RATING_SCALES[data_format]
+    return contract.RATING_SCALES[_data_format(run)]
 
 
 def ratings(run: Run) -> Ratings:
@@ -132,8 +136,7 @@ def anomalies(run: Run) -> Anomalies:
     if found.unwritten_splits:
         raise Missing(f'ExampleValidator wrote no anomalies file for split(s) '
                       f'{", ".join(found.unwritten_splits)} in {artifact.uri}.')
-    return Anomalies(found.splits, found.lines, curated_schema.source_name(
-        (run.summary.get('data') or {}).get('format') or contract.FORMAT_100K))
+    return Anomalies(found.splits, found.lines, curated_schema.source_name(_data_format(run)))
 
 
 def feature_table(run: Run) -> Features:
