@@ -23,14 +23,18 @@ peers-venv: venv
 run: venv
 	$(PYTHON) local_runner.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --output-dir $(OUTPUT_DIR) $(RUN_ARGS)
 
+# Both tiers run on every core (pytest-xdist), one folder of tests/ per worker at a time,
+# the folders that run pipelines first (tests/parallel.py); PYTEST_ARGS=-n0 runs in one.
+PARALLEL := -n auto --dist loadscope
+
 # The full suite, in a random order (pytest-randomly; it prints the seed to repeat one).
 test: venv
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 # Leaves out what runs a pipeline, trains a model or starts a TensorFlow process: the
 # markers in pytest.ini.
 test-fast: venv
-	$(PYTHON) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(PARALLEL) -m "not e2e and not slow" $(PYTEST_ARGS)
 
 # Re-resolves requirements.in into the exact pinned set; commit both files.
 lock: venv

@@ -1,7 +1,7 @@
-"""Shared test set-up: Keras 2 for TFX, the optional real MovieLens data, and one complete
-pipeline run that every test reading a finished run shares."""
+"""Shared test set-up: Keras 2 for TFX, the optional real MovieLens data, one complete
+pipeline run that every test reading a finished run shares, and the hooks that spread the
+tests over the machine's cores (tests/parallel.py)."""
 import contextlib
-import copy
 import json
 import os
 import shutil
@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 import models  # noqa: F401 -- Keras 2 before any TensorFlow import (models/__init__.py)
+from tests import parallel
 
 SYNTHETIC_RATINGS = 3000
 # 3000 synthetic ratings cannot make a good model; this bound lets the run be blessed and
@@ -22,16 +23,25 @@ SYNTHETIC_RUN_FLAGS = ('--source', 'synthetic', '--synthetic-ratings', str(SYNTH
 E2E_FIXTURES = {'completed_run'}
 SLOW_FIXTURES = {'transform_output', 'saved_model', 'wheel', 'half_stars'}
 
-# completed_run's run_summary.json as its run wrote it, by output dir.
-_SUMMARIES_AS_WRITTEN = {}
+
+def pytest_itemcollected(item):
+    if E2E_FIXTURES.intersection(item.fixturenames):
+        item.add_marker(pytest.mark.e2e)
+    if SLOW_FIXTURES.intersection(item.fixturenames):
+        item.add_marker(pytest.mark.slow)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
 def pytest_collection_modifyitems(items):
-    for item in items:
-        if E2E_FIXTURES.intersection(item.fixturenames):
-            item.add_marker(pytest.mark.e2e)
-        if SLOW_FIXTURES.intersection(item.fixturenames):
-            item.add_marker(pytest.mark.slow)
+    if parallel.in_worker():
+        parallel.pipelines_first(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue('dist') == 'loadscope':
+        return parallel.make_scheduler(config, log)
+    return None
 
 
 @pytest.fixture(scope='session')
@@ -55,19 +65,24 @@ def completed_run(tmp_path_factory) -> str:
     import local_runner
     from runs.output_dir import OutputDir
 
-    output_dir = str(tmp_path_factory.mktemp('completed-run'))
-    code = local_runner.main(['--output-dir', output_dir, *SYNTHETIC_RUN_FLAGS])
-    assert code == 0, f'the pipeline run into {output_dir} failed; see its output above'
-    with open(OutputDir(output_dir).summary) as f:
-        _SUMMARIES_AS_WRITTEN[output_dir] = json.load(f)
-    return output_dir
+    def run(output_dir: str) -> None:
+        code = local_runner.main(['--output-dir', output_dir, *SYNTHETIC_RUN_FLAGS])
+        assert code == 0, f'the pipeline run into {output_dir} failed; see its output above'
+        shutil.copy(OutputDir(output_dir).summary, _summary_as_written(output_dir))
+
+    return parallel.built_once(tmp_path_factory, 'completed-run', run)
+
+
+def _summary_as_written(output_dir: str) -> str:
+    return output_dir + '.summary.json'
 
 
 @pytest.fixture(scope='session')
 def completed_run_summary(completed_run) -> dict:
     """completed_run's run_summary.json as its run wrote it (the file itself would show a
     later run's, should a test break the read-only rule). Read-only, as the run is."""
-    return copy.deepcopy(_SUMMARIES_AS_WRITTEN[completed_run])
+    with open(_summary_as_written(completed_run)) as f:
+        return json.load(f)
 
 
 def copy_run(output_dir: str, destination: str) -> str:
