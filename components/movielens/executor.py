@@ -6,17 +6,21 @@ Here the ratings are read and parsed once, joined with their movie and user, and
 hash of the (user id, movie id) pair, or by time. It also overrides Do, to write the
 examples as they are made rather than through the base class's shuffle (see Executor.Do),
 and to record the release's format and the kind of split on the Examples artifact.
+
+The counts it records (examples per split, skipped rows) come out of the Beam pipeline as
+a small file of its own, not as Beam metrics: not every runner reports metrics (Beam's
+DaskRunner does not), and a distributed runner that retries a work unit may count the
+failed attempt in them. The file holds what the committed work units counted.
 """
-import collections
 import dataclasses
 import datetime
+import json
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from absl import logging
 import apache_beam as beam
-from apache_beam.metrics.metric import Metrics, MetricsFilter
-from apache_beam.runners.runner import PipelineResult
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 from google.protobuf import any_pb2
 from google.protobuf import json_format
@@ -43,8 +47,11 @@ from components.movielens.errors import BadInputError
 from components.movielens.rows import Rating
 from models import features
 
-_EXAMPLES_PREFIX = 'examples_'
-_SPLIT_START_PREFIX = 'start_of_'  # gauges: the first timestamp of a split, time split only
+# _ToExamples's output of what each work unit counted, next to the splits' examples.
+_OUTCOME = 'outcome'
+# Where the pipeline writes the counts of all work units, in the Examples artifact's folder
+# (which every worker can reach, as it writes the splits there); removed once read.
+_OUTCOME_FILE = '.movielens_example_gen_outcome.json'
 # The time split's cut points are within this fraction of the ratings of the exact
 # quantiles (Beam's ApproximateQuantiles): ±2,500 ratings of 25M. Its memory grows with
 # 1 / epsilon, not with the data.
@@ -166,29 +173,57 @@ def _pair_splitters(buckets: List[int],
     return {reads.ALL_ROWS: _ByPair(splits.HashSplitter(features.SPLITS, buckets))}
 
 
+@dataclasses.dataclass
+class _Outcome:
+    """What work units counted: their examples per split, the rows they skipped and the
+    first reasons why, and (time split only) the first timestamp of eval and test."""
+    examples: Dict[str, int]
+    skipped_rows: int = 0
+    skip_reasons: List[str] = dataclasses.field(default_factory=list)
+    split_starts: Dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def _merge_outcomes(outcomes: Iterable[_Outcome]) -> _Outcome:
+    """The outcome of all the work units (associative, so Beam may merge in any order)."""
+    merged = _Outcome(examples=dict.fromkeys(features.SPLITS, 0))
+    for outcome in outcomes:
+        for split, count in outcome.examples.items():
+            merged.examples[split] += count
+        merged.skipped_rows += outcome.skipped_rows
+        merged.skip_reasons = sorted(set(merged.skip_reasons) | set(outcome.skip_reasons),
+                                     key=_line_order)[:_REASONS_LOGGED]
+        merged.split_starts = merged.split_starts or outcome.split_starts
+    return merged
+
+
 class _ToExamples(beam.DoFn):
     """Turns work units (shards, TFDS parts) into serialised tf.Examples, each tagged with
-    its split: by the splitters of each kind of rows, or by time from the split starts."""
+    its split: by the splitters of each kind of rows, or by time from the split starts.
+    Then, tagged _OUTCOME, what the work unit counted."""
 
     def __init__(self, rows, splitters: Optional[Mapping[str, Splitter]] = None):
         super().__init__()
         self._rows = rows
         self._splitters = dict(splitters or {})
-        self._counters = {split: Metrics.counter(reads.METRICS_NAMESPACE, _EXAMPLES_PREFIX + split)
-                          for split in features.SPLITS}
 
     def setup(self):
         self._rows.setup()
 
     def process(self, work, split_starts: Optional[List[int]] = None):
+        starts = {}
         if split_starts is not None:
             self._splitters = {
                 reads.ALL_ROWS: _ByTime(splits.TimeSplitter(features.SPLITS, split_starts))}
-        for role, rating, movie, user in self._rows(work):
+            starts = dict(zip(features.SPLITS[1:], split_starts))
+        examples = dict.fromkeys(features.SPLITS, 0)
+        skipped = reads.Skipped()
+        for role, rating, movie, user in self._rows(work, skipped):
             split = self._splitters[role](rating)
-            self._counters[split].inc()
+            examples[split] += 1
             yield beam.pvalue.TaggedOutput(split, tf_examples.rating_example(
                 rating.user_id, rating.movie_id, rating.rating, rating.timestamp, movie, user))
+        yield beam.pvalue.TaggedOutput(_OUTCOME, _Outcome(examples, skipped.count,
+                                                          skipped.reasons, starts))
 
 
 class _Timestamps(beam.DoFn):
@@ -207,11 +242,8 @@ class _Timestamps(beam.DoFn):
 
 
 def _split_starts(quantiles: List[int], buckets: List[int]) -> List[int]:
-    """The first timestamp of eval and of test, also reported as gauges for the artifact."""
-    starts = splits.cut_points(quantiles, buckets) if quantiles else [0] * (len(buckets) - 1)
-    for split, start in zip(features.SPLITS[1:], starts):
-        Metrics.gauge(reads.METRICS_NAMESPACE, _SPLIT_START_PREFIX + split).set(start)
-    return starts
+    """The first timestamp of eval and of test."""
+    return splits.cut_points(quantiles, buckets) if quantiles else [0] * (len(buckets) - 1)
 
 
 def _plan(settings: Settings) -> reads.Plan:
@@ -221,7 +253,8 @@ def _plan(settings: Settings) -> reads.Plan:
 
 def _examples_by_split(pipeline: beam.Pipeline, plan: reads.Plan, settings: Settings,
                        buckets: List[int]) -> Dict[str, beam.pvalue.PCollection]:
-    """The Beam steps from the plan to the serialised examples of each split."""
+    """The Beam steps from the plan to the serialised examples of each split, and (as
+    _OUTCOME) to what each work unit counted."""
     work = (pipeline
             | 'PlanReads' >> beam.Create(plan.work)
             # Lets a distributed runner read the shards in parallel.
@@ -231,51 +264,36 @@ def _examples_by_split(pipeline: beam.Pipeline, plan: reads.Plan, settings: Sett
         # them. Reading twice keeps both streaming; holding the parsed rows until the cut
         # points are known would not.
         starts = (work
-                  | 'Timestamps' >> beam.ParDo(_Timestamps(plan.first_pass_rows))
+                  | 'Timestamps' >> beam.ParDo(_Timestamps(plan.rows))
                   | 'Quantiles' >> beam.CombineGlobally(ApproximateQuantilesCombineFn.create(
                       splits.num_quantiles(buckets), epsilon=_QUANTILE_EPSILON,
                       input_batched=True))
                   | 'SplitStarts' >> beam.Map(_split_starts, buckets))
         examples = work | 'ToExamples' >> beam.ParDo(
             _ToExamples(plan.rows), split_starts=beam.pvalue.AsSingleton(starts)
-        ).with_outputs(*features.SPLITS)
+        ).with_outputs(_OUTCOME, *features.SPLITS)
     else:
         examples = work | 'ToExamples' >> beam.ParDo(_ToExamples(
             plan.rows, _pair_splitters(buckets, settings.predefined_split))
-        ).with_outputs(*features.SPLITS)
-    return {split: examples[split] for split in features.SPLITS}
+        ).with_outputs(_OUTCOME, *features.SPLITS)
+    return {name: examples[name] for name in (_OUTCOME, *features.SPLITS)}
 
 
-@dataclasses.dataclass
-class _Outcome:
-    """What the Beam pipeline counted."""
-    examples: Dict[str, int]
-    skipped_rows: int
-    skip_reasons: List[str]
-    split_starts: Dict[str, int]  # time split only: the first timestamp of eval and test
+@beam.ptransform_fn
+def _WriteOutcome(outcomes: beam.pvalue.PCollection, path: str) -> beam.pvalue.PDone:
+    """Merges the work units' outcomes into one, written to `path` as JSON."""
+    return (outcomes
+            | 'Merge' >> beam.CombineGlobally(_merge_outcomes)
+            | 'ToJson' >> beam.Map(lambda merged: json.dumps(dataclasses.asdict(merged)))
+            | 'Write' >> beam.io.WriteToText(path, num_shards=1, shard_name_template=''))
 
 
-def _outcome(result: PipelineResult) -> _Outcome:
-    query = result.metrics().query(MetricsFilter().with_namespace(reads.METRICS_NAMESPACE))
-
-    def value(metric):
-        # Some runners only report attempted values.
-        return metric.committed if metric.committed is not None else metric.attempted
-
-    counters = collections.Counter()
-    for counter in query['counters']:
-        counters[counter.key.metric.name] += value(counter)
-    reasons = set()
-    for string_set in query.get('string_sets', []):
-        reasons |= set(value(string_set))
-    starts = {gauge.key.metric.name[len(_SPLIT_START_PREFIX):]: value(gauge).value
-              for gauge in query.get('gauges', [])
-              if gauge.key.metric.name.startswith(_SPLIT_START_PREFIX)}
-    return _Outcome(
-        examples={split: counters[_EXAMPLES_PREFIX + split] for split in features.SPLITS},
-        skipped_rows=counters[reads.SKIPPED_ROWS],
-        skip_reasons=sorted(reasons, key=_line_order)[:_REASONS_LOGGED],
-        split_starts=starts)
+def _read_outcome(path: str) -> _Outcome:
+    """The outcome _WriteOutcome wrote, which this removes."""
+    with FileSystems.open(path, mime_type='text/plain') as stream:
+        outcome = _Outcome(**json.loads(stream.read()))
+    FileSystems.delete([path])
+    return outcome
 
 
 def _line_order(reason: str) -> Tuple[str, int]:
@@ -315,7 +333,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                exec_properties: Dict[str, Any]
                                ) -> Dict[str, beam.pvalue.PCollection]:
         settings, buckets = _settings_and_buckets(exec_properties)
-        return _examples_by_split(pipeline, _plan(settings), settings, buckets)
+        examples = _examples_by_split(pipeline, _plan(settings), settings, buckets)
+        return {split: examples[split] for split in features.SPLITS}
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """The base class's Do, but the splits stream from parsing to their files.
@@ -348,12 +367,14 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
         settings, buckets = _settings_and_buckets(exec_properties)
         plan = _plan(settings)
+        outcome_path = os.path.join(examples_artifact.uri, _OUTCOME_FILE)
         logging.info('Generating examples.')
         with self._make_beam_pipeline() as pipeline:
-            for split, examples in _examples_by_split(pipeline, plan, settings,
-                                                      buckets).items():
-                examples | f'WriteSplit[{split}]' >> _WriteSplitAsMade(
+            outputs = _examples_by_split(pipeline, plan, settings, buckets)
+            for split in features.SPLITS:
+                outputs[split] | f'WriteSplit[{split}]' >> _WriteSplitAsMade(
                     artifact_utils.get_split_uri(examples_artifacts, split))
+            outputs[_OUTCOME] | 'WriteOutcome' >> _WriteOutcome(outcome_path)
         for artifact in examples_artifacts:
             if payload_format:
                 examples_utils.set_payload_format(artifact, payload_format)
@@ -361,7 +382,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 examples_utils.set_file_format(artifact, file_format_name)
         logging.info('Examples generated.')
 
-        outcome = _outcome(pipeline.result)
+        outcome = _read_outcome(outcome_path)
         examples_artifact.set_int_custom_property(contract.SKIPPED_ROWS_PROPERTY,
                                                   outcome.skipped_rows)
         examples_artifact.set_string_custom_property(contract.FORMAT_PROPERTY,
@@ -371,13 +392,6 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         logging.info('MovieLens examples (%s format, %s split): %s.', plan.data_format,
                      settings.split_kind, ', '.join(
                          f'{count} {split}' for split, count in outcome.examples.items()))
-        if settings.split == contract.SPLIT_TIME:
-            eval_start = outcome.split_starts[features.EVAL_SPLIT]
-            test_start = outcome.split_starts[features.TEST_SPLIT]
-            examples_artifact.set_int_custom_property(contract.EVAL_START_PROPERTY, eval_start)
-            examples_artifact.set_int_custom_property(contract.TEST_START_PROPERTY, test_start)
-            logging.info('Split by time: eval from %s, test from %s.', _utc(eval_start),
-                         _utc(test_start))
         if outcome.skipped_rows:
             logging.warning('Skipped %d bad rating rows (%s); the first: %s',
                             outcome.skipped_rows, errors.SKIP_BAD_ROWS_FLAG,
@@ -388,6 +402,13 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                        else 'the input holds no ratings')
             raise BadInputError(f'no examples were written: {skipped}. Fix the input, or point '
                                 f'{errors.DATA_DIR_FLAG} at other MovieLens data.')
+        if settings.split == contract.SPLIT_TIME:
+            eval_start = outcome.split_starts[features.EVAL_SPLIT]
+            test_start = outcome.split_starts[features.TEST_SPLIT]
+            examples_artifact.set_int_custom_property(contract.EVAL_START_PROPERTY, eval_start)
+            examples_artifact.set_int_custom_property(contract.TEST_START_PROPERTY, test_start)
+            logging.info('Split by time: eval from %s, test from %s.', _utc(eval_start),
+                         _utc(test_start))
 
 
 def _settings_and_buckets(exec_properties: Mapping[str, Any]) -> Tuple[Settings, List[int]]:

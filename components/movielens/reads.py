@@ -9,18 +9,14 @@ import dataclasses
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from absl import logging
-from apache_beam.metrics.metric import Metrics
 
 from components.movielens import errors, grouplens, tf_examples, tfds_source
 from components.movielens.contract import TFDS, TFDS_FORMATS
 from components.movielens.rows import Rating
 from models import features
 
-# Beam metrics of the rows: how many were skipped, and why (the first few of each shard,
-# enough to see what is wrong without flooding the log or the metrics).
-METRICS_NAMESPACE = 'MovieLensExampleGen'
-SKIPPED_ROWS = 'skipped_rows'
-SKIP_REASONS = 'skip_reasons'
+# The reasons kept of the skipped rows of a work unit: enough to see what is wrong without
+# flooding the log.
 REASONS_PER_SHARD = 5
 
 # What the rows of a work unit are: all ratings, or the train or test file of a predefined
@@ -30,22 +26,31 @@ BASE_ROWS = 'base'
 TEST_ROWS = 'test'
 
 
+class Skipped:
+    """The bad rows one work unit skipped: how many, and the reasons of the first few."""
+
+    def __init__(self):
+        self.count = 0
+        self.reasons: List[str] = []
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        if len(self.reasons) < REASONS_PER_SHARD:
+            self.reasons.append(reason)
+
+
 class GroupLensRows:
     """The good rating rows of shards of a GroupLens release, joined with their movie and
-    user; bad rows fail the run, or are skipped (and counted, if count_skipped)."""
+    user; bad rows fail the run, or are skipped (and counted, if given a Skipped)."""
 
     def __init__(self, layout: grouplens.Layout, movies: Dict[str, grouplens.Movie],
-                 users: Optional[Dict[str, grouplens.User]], skip_bad_rows: bool,
-                 count_skipped: bool):
+                 users: Optional[Dict[str, grouplens.User]], skip_bad_rows: bool):
         self._format = layout.format
         self._movie_file = layout.movies.name
         self._user_file = layout.users.name if layout.users else None
         self._movies = movies
         self._users = users
         self._skip_bad_rows = skip_bad_rows
-        self._count_skipped = count_skipped
-        self._skipped = Metrics.counter(METRICS_NAMESPACE, SKIPPED_ROWS)
-        self._reasons = Metrics.string_set(METRICS_NAMESPACE, SKIP_REASONS)
 
     def setup(self):
         self._parse = grouplens.RatingLines(self._format)
@@ -54,9 +59,9 @@ class GroupLensRows:
         self._user_features = {user_id: tf_examples.user_features(**user._asdict())
                                for user_id, user in (self._users or {}).items()}
 
-    def __call__(self, shard: grouplens.Shard) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
+    def __call__(self, shard: grouplens.Shard, skipped: Optional[Skipped] = None
+                 ) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
         """(role, rating, movie features, user features) of each good row of the shard."""
-        reasons_reported = 0
         for line_number, text in grouplens.read_shard(shard):
             rating = self._parse(shard.file, line_number, text)
             if rating is None:
@@ -65,11 +70,8 @@ class GroupLensRows:
             if problem:
                 if not self._skip_bad_rows:
                     raise errors.bad_row(shard.file.name, line_number, problem)
-                if self._count_skipped:
-                    self._skipped.inc()
-                    if reasons_reported < REASONS_PER_SHARD:
-                        self._reasons.add(f'{shard.file.name} line {line_number}: {problem}')
-                        reasons_reported += 1
+                if skipped is not None:
+                    skipped.add(f'{shard.file.name} line {line_number}: {problem}')
                 continue
             yield (shard.role, rating, self._movie_features[rating.movie_id],
                    self._user_features.get(rating.user_id, b''))
@@ -92,7 +94,9 @@ class TfdsRows:
     def setup(self):
         pass
 
-    def __call__(self, split: str) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
+    def __call__(self, split: str, skipped: Optional[Skipped] = None
+                 ) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
+        """The rows of a part; a prepared TFDS split has no bad ones to skip."""
         for rating, movie, user in tfds_source.read_ratings(self._data_dir, self._tfds_name,
                                                             split):
             yield (ALL_ROWS, rating, tf_examples.movie_features(**movie._asdict()),
@@ -104,8 +108,7 @@ class Plan:
     """What the Beam pipeline reads, and how it turns it into rows."""
     data_format: str  # one of contract.FORMATS
     work: List[Any]  # shards of ratings files, or parts of a TFDS split
-    rows: Any  # work unit -> rows (GroupLensRows or TfdsRows)
-    first_pass_rows: Any  # the same rows, not counting skipped ones
+    rows: Any  # (work unit, Skipped or None) -> rows (GroupLensRows or TfdsRows)
 
 
 def plan(source: str, data_path: str, tfds_name: Optional[str], predefined_split: Optional[str],
@@ -115,7 +118,7 @@ def plan(source: str, data_path: str, tfds_name: Optional[str], predefined_split
         data_format = TFDS_FORMATS[tfds_name.partition(':')[0]]
         logging.info('TFDS %s, made from the MovieLens %s format.', tfds_name, data_format)
         rows = TfdsRows(data_path, tfds_name)
-        return Plan(data_format, tfds_source.plan_reads(data_path, tfds_name), rows, rows)
+        return Plan(data_format, tfds_source.plan_reads(data_path, tfds_name), rows)
     layout = grouplens.locate(data_path)
     movies = grouplens.read_movies(layout)
     users = grouplens.read_users(layout)
@@ -135,6 +138,4 @@ def plan(source: str, data_path: str, tfds_name: Optional[str], predefined_split
         f'{tagged} with tags from {layout.tags.name}' if layout.tags else 'no tags file',
         f'{len(users)} users' if users is not None else 'no users file, so no user features',
         len(shards))
-    return Plan(layout.format, shards,
-                GroupLensRows(layout, movies, users, skip_bad_rows, True),
-                GroupLensRows(layout, movies, users, skip_bad_rows, False))
+    return Plan(layout.format, shards, GroupLensRows(layout, movies, users, skip_bad_rows))

@@ -8,8 +8,11 @@ import random
 import zipfile
 from typing import Any, Dict, List, Optional, Sequence
 
+import apache_beam as beam
 import tensorflow as tf
+from apache_beam.runners.runner import PipelineRunner
 from google.protobuf import message
+from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
@@ -159,13 +162,16 @@ def example_gen(data_path: str, **overrides) -> MovieLensExampleGen:
 
 
 def run_executor(output_dir: str, data_path: str,
-                 read_features: Optional[Sequence[str]] = None, **component_args) -> Run:
+                 read_features: Optional[Sequence[str]] = None,
+                 runner: Optional[PipelineRunner] = None, **component_args) -> Run:
     """Runs the executor in-process, as the TFX launcher would, and reads its output
-    (only read_features, if given)."""
+    (only read_features, if given). `runner`: the Beam runner, else the executor's own."""
     component = example_gen(data_path, **component_args)
     artifact = standard_artifacts.Examples()
     artifact.uri = output_dir
-    Executor().Do({}, {'examples': [artifact]}, exec_properties(component))
+    context = runner and base_beam_executor.BaseBeamExecutor.Context(
+        make_beam_pipeline_fn=lambda: beam.Pipeline(runner=runner))
+    Executor(context).Do({}, {'examples': [artifact]}, exec_properties(component))
     return Run(artifact, {split: read_examples(output_dir, split, read_features)
                           for split in features.SPLITS})
 

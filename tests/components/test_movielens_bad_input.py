@@ -5,6 +5,8 @@ import os
 import zipfile
 
 import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.runner import PipelineResult, PipelineRunner
 
 from components.movielens.errors import BadInputError
 from tests.components import movielens_data as data
@@ -59,6 +61,41 @@ def test_skip_bad_rows_drops_and_counts_exactly_the_bad_rows(tmp_path, caplog):
     assert 'Skipped 11 bad rating rows' in warning
     # The first reasons, in line order: line 2 is the first bad row.
     assert 'u.data line 2: ' in warning and "'1\\t2\\t3' has 3 fields" in warning
+
+
+class _ResultWithoutMetrics(PipelineResult):
+    """A finished run whose metrics() raises, as Beam's DaskRunner's result does."""
+
+    def __init__(self, result: PipelineResult):
+        super().__init__(result.state)
+        self._result = result
+
+    def wait_until_finish(self, duration=None):
+        return self._result.wait_until_finish(duration)
+
+    def metrics(self):
+        raise NotImplementedError('this runner reports no metrics')
+
+
+class _RunnerWithoutMetrics(PipelineRunner):
+    """Beam's local runner, reporting no metrics."""
+
+    def run_pipeline(self, pipeline, options):
+        return _ResultWithoutMetrics(FnApiRunner().run_pipeline(pipeline, options))
+
+
+def test_examples_and_skipped_rows_are_counted_without_the_runners_metrics(tmp_path, caplog):
+    lines = data.RATING_LINES + [bad_line for _, bad_line, _ in BAD_ROWS.values()]
+    folder = data.write_folder(str(tmp_path / 'ml'), lines)
+    with caplog.at_level(logging.INFO):
+        run = data.run_executor(str(tmp_path / 'out'), folder, runner=_RunnerWithoutMetrics(),
+                                skip_bad_rows=True)
+    assert run.skipped_rows == len(BAD_ROWS)
+    written = ', '.join(f'{len(run.examples[split])} {split}'
+                        for split in ('train', 'eval', 'test'))
+    assert f'MovieLens examples (100k format, hash split): {written}.' in caplog.text
+    assert sum(len(examples) for examples in run.examples.values()) == len(data.RATING_LINES)
+    assert f'Skipped {len(BAD_ROWS)} bad rating rows' in caplog.text
 
 
 def test_skip_bad_rows_records_zero_when_nothing_is_skipped(tmp_path):

@@ -426,7 +426,8 @@ def _shuffles_after_parsing(pipeline: beam.Pipeline) -> List[str]:
     pipeline.visit(leaves)
     assert leaves.parse, 'no ToExamples step'
     shuffles, writers, seen = [], 0, set()
-    pending = list(leaves.parse.outputs.values())
+    # The examples, not what each work unit counted (a few records, merged by a GroupByKey).
+    pending = [pcoll for tag, pcoll in leaves.parse.outputs.items() if tag in features.SPLITS]
     while pending:
         for node in leaves.consumers[pending.pop()]:
             if node.full_label in seen:
