@@ -4,6 +4,10 @@ Both architectures take only the tf.Transform indices of the user and the movie.
 known of them (age, occupation, genres, release year, ...) sits in lookup tables that the
 Trainer fills from the training data (see `CatalogTables`), so serving needs nothing but the
 two ids, and a user or movie out of the vocabulary still gets a prediction.
+
+Ranking the whole catalog for one user repeats every term of a rating that depends on the
+movie alone; each scorer therefore also splits its rating into those terms (`movie_terms`,
+computed once at export, see `CatalogMovieTerms`) and the rest (`rate_movies`).
 """
 import dataclasses
 from typing import Dict
@@ -15,6 +19,15 @@ import tensorflow_recommenders as tfrs
 from models import features
 from models.ranking.hyperparameters import Hyperparameters
 from models.schema import RatingScale
+
+
+# Keys of a scorer's movie_terms.
+MOVIE_VECTOR = 'movie_vector'
+MOVIE_BIAS = 'movie_bias'
+MLP_MOVIE_HALF = 'mlp_movie_half'
+NEIGHBOURS = 'neighbours'
+NEIGHBOUR_SIMILARITY = 'neighbour_similarity'
+NEIGHBOUR_WEIGHT = 'neighbour_weight'
 
 
 @dataclasses.dataclass
@@ -81,6 +94,12 @@ class RankingModel(tfrs.models.Model):
     def call(self, inputs, training=False):
         return self._served(self._member_scores(inputs, training), training)
 
+    def rate_catalog(self, user_index, movie_terms):
+        """[movies] served ratings of one user (user_index: [1]) for every movie of
+        `movie_terms`, the scorer's movie_terms of those movies: what call would serve for
+        each (user, movie) pair, from the user's side alone."""
+        return self._served(self.scorer.rate_movies(user_index, movie_terms), training=False)
+
     def compute_loss(self, inputs, training=False):
         labels = inputs[features.LABEL]
         member_scores = self._member_scores(inputs, training)
@@ -92,6 +111,19 @@ class RankingModel(tfrs.models.Model):
             return members * self.task(
                 labels=tf.tile(labels[:, tf.newaxis], [1, members]), predictions=member_scores,
                 compute_metrics=False)
+
+
+class CatalogMovieTerms(tf.Module):
+    """The scorer's movie_terms of every movie of the catalog, computed once when the model
+    is exported and saved with it: rating the whole catalog for one user then computes only
+    the user's side and how it meets each movie (RankingModel.rate_catalog)."""
+
+    def __init__(self, scorer: tf.keras.layers.Layer, movies: int):
+        super().__init__()
+        # Variables, not constants: each signature would embed its own copy of a constant.
+        self.terms = {key: tf.Variable(value, trainable=False, name=f'catalog_{key}')
+                      for key, value in scorer.movie_terms(
+                          tf.range(movies, dtype=tf.int64)).items()}
 
 
 def _member_glorot(fan_in: int, fan_out: int) -> tf.keras.initializers.Initializer:
@@ -128,6 +160,28 @@ def _member_mlp(hidden_units, dropout=0.0):
     return tf.keras.Sequential(layers + [MemberDense(1)])
 
 
+def _mlp_movie_half(mlp, movie_vector):
+    """[movies, members, units]: the part of the member MLP's first layer, before its
+    activation, that does not depend on the user: its bias plus the movie vector's share of
+    its input, [user vector, movie vector]."""
+    first = mlp.layers[0]
+    width = movie_vector.shape[-1]
+    return tf.einsum('bmi,miu->bmu', movie_vector, first.kernel[:, -width:, :]) + first.bias
+
+
+def _mlp_of_user(mlp, user_vector, movie_half):
+    """[movies, members]: the member MLP of one user's vector ([1, members, dim]) joined with
+    each movie's, given the first layer's movie half (_mlp_movie_half). The layers after the
+    first see the pair, so they run over every movie."""
+    first = mlp.layers[0]
+    width = user_vector.shape[-1]
+    hidden = first.activation(
+        tf.einsum('bmi,miu->bmu', user_vector, first.kernel[:, :width, :]) + movie_half)
+    for layer in mlp.layers[1:]:
+        hidden = layer(hidden, training=False)
+    return tf.squeeze(hidden, axis=2)
+
+
 class NotebookScorer(tf.keras.layers.Layer):
     """The tutorial's model: user and title embeddings, concatenated, through Dense 256-64-1;
     one such model per ensemble member."""
@@ -149,6 +203,23 @@ class NotebookScorer(tf.keras.layers.Layer):
                             _per_member(self.movie_embedding(movie_index), self._member_shape)],
                            axis=2)
         return tf.squeeze(self.ratings(joined, training=training), axis=2)
+
+    def movie_terms(self, movie_index):
+        """The terms of each movie's rating that do not depend on the user, for rate_movies."""
+        movie_vector = _per_member(self.movie_embedding(movie_index), self._member_shape)
+        return {MLP_MOVIE_HALF: _mlp_movie_half(self.ratings, movie_vector)}
+
+    def rate_movies(self, user_index, movie_terms):
+        """[movies, members]: call's ratings of one user for the movies of `movie_terms`."""
+        user_vector = _per_member(self.user_embedding(user_index), self._member_shape)
+        return _mlp_of_user(self.ratings, user_vector, movie_terms[MLP_MOVIE_HALF])
+
+
+def _shrunk_average(similarity, residual):
+    """[batch]: the similarity-weighted mean of the residuals, shrunk towards 0 when the
+    similarities are few or small."""
+    return tf.reduce_sum(similarity * residual, axis=1) / (
+        tf.reduce_sum(tf.abs(similarity), axis=1) + 1.0)
 
 
 def _per_member(vectors, member_shape):
@@ -298,18 +369,24 @@ class HybridScorer(tf.keras.layers.Layer):
         slot = tf.searchsorted(rated, neighbours)
         found = tf.gather(rated, slot, batch_dims=1) == neighbours
         similarity = tf.where(found, tf.gather(self._neighbour_similarity, movie_index), 0.0)
-        residual = tf.gather(residuals, slot, batch_dims=1)
-        average = tf.reduce_sum(similarity * residual, axis=1) / (
-            tf.reduce_sum(tf.abs(similarity), axis=1) + 1.0)
+        average = _shrunk_average(similarity, tf.gather(residuals, slot, batch_dims=1))
         weight = self.neighbour_global_weight + self.neighbour_weight(movie_index)
         return weight * average[:, tf.newaxis]
 
+    def _user_vector(self, user_index):
+        """[batch, members, dim]."""
+        return _per_member(self.user_embedding(user_index) + self._user_side(user_index)
+                           + self._implicit_feedback(user_index), self._member_shape)
+
+    def _movie_vector(self, movie_index):
+        """[batch, members, dim]."""
+        return _per_member(self.movie_embedding(movie_index) + self._movie_side(movie_index),
+                           self._member_shape)
+
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
-        user_vector = _per_member(self.user_embedding(user_index) + self._user_side(user_index)
-                                  + self._implicit_feedback(user_index), self._member_shape)
-        movie_vector = _per_member(self.movie_embedding(movie_index)
-                                   + self._movie_side(movie_index), self._member_shape)
+        user_vector = self._user_vector(user_index)
+        movie_vector = self._movie_vector(movie_index)
         interaction = tf.reduce_sum(user_vector * movie_vector, axis=2)
         mlp = tf.squeeze(self.mlp(tf.concat([user_vector, movie_vector], axis=2),
                                   training=training), axis=2)
@@ -317,6 +394,56 @@ class HybridScorer(tf.keras.layers.Layer):
         if self._neighbours:
             biases += self._neighbourhood(user_index, movie_index)
         return self.global_mean + biases + interaction + mlp
+
+    def movie_terms(self, movie_index):
+        """The terms of each movie's rating that do not depend on the user, for rate_movies:
+        its vector, its bias, its half of the MLP's first layer, and for the item-item term its
+        neighbours (the padding pointing past every movie), their similarities and the term's
+        weight."""
+        movie_vector = self._movie_vector(movie_index)
+        terms = {MOVIE_VECTOR: movie_vector, MOVIE_BIAS: self.movie_bias(movie_index),
+                 MLP_MOVIE_HALF: _mlp_movie_half(self.mlp, movie_vector)}
+        if self._neighbours:
+            neighbours = tf.gather(self._movie_neighbours, movie_index)
+            terms[NEIGHBOURS] = tf.where(neighbours < 0, tf.shape(
+                self._movie_neighbours, out_type=neighbours.dtype)[0], neighbours)
+            terms[NEIGHBOUR_SIMILARITY] = tf.gather(self._neighbour_similarity, movie_index)
+            terms[NEIGHBOUR_WEIGHT] = (self.neighbour_global_weight
+                                       + self.neighbour_weight(movie_index))
+        return terms
+
+    def rate_movies(self, user_index, movie_terms):
+        """[movies, members]: call's ratings of one user (user_index: [1]) for the movies of
+        `movie_terms`, computing only the user's side."""
+        user_vector = self._user_vector(user_index)
+        interaction = tf.reduce_sum(user_vector * movie_terms[MOVIE_VECTOR], axis=2)
+        mlp = _mlp_of_user(self.mlp, user_vector, movie_terms[MLP_MOVIE_HALF])
+        biases = self.user_bias(user_index) + movie_terms[MOVIE_BIAS]
+        if self._neighbours:
+            biases += self._neighbourhood_of_user(user_index[0], movie_terms)
+        return self.global_mean + biases + interaction + mlp
+
+    def _neighbourhood_of_user(self, user, movie_terms):
+        """[movies, members]: _neighbourhood's term of one user for the movies of movie_terms.
+
+        Instead of searching the user's rated movies once per movie, it spreads them once
+        over a vector indexed by movie (one slot more, for the neighbours' padding), so that
+        every movie's neighbours are found by one gather.
+        """
+        start, stop = self._rated_row_splits[user], self._rated_row_splits[user + 1]
+        rated = tf.cast(self._rated_movies[start:stop], tf.int64)
+        count = stop - start
+        slots = tf.shape(self._movie_neighbours, out_type=tf.int64)[0] + 1
+        # Each movie's position in the user's list, `count` where not rated; of a movie
+        # listed twice the first, which is the one _neighbourhood's search finds.
+        position = tf.tensor_scatter_nd_min(tf.fill([slots], count), rated[:, tf.newaxis],
+                                            tf.range(count))
+        neighbour_position = tf.gather(position, movie_terms[NEIGHBOURS])
+        residuals = tf.concat([self._rated_residuals[start:stop], [0.0]], axis=0)
+        similarity = tf.where(neighbour_position < count, movie_terms[NEIGHBOUR_SIMILARITY],
+                              0.0)
+        average = _shrunk_average(similarity, tf.gather(residuals, neighbour_position))
+        return movie_terms[NEIGHBOUR_WEIGHT] * average[:, tf.newaxis]
 
 
 def build(hparams: Hyperparameters, num_users: int, num_movies: int,
