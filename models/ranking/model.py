@@ -25,9 +25,11 @@ from models.schema import RatingScale
 MOVIE_VECTOR = 'movie_vector'
 MOVIE_BIAS = 'movie_bias'
 MLP_MOVIE_HALF = 'mlp_movie_half'
-NEIGHBOURS = 'neighbours'
-NEIGHBOUR_SIMILARITY = 'neighbour_similarity'
 NEIGHBOUR_WEIGHT = 'neighbour_weight'
+# The item-item neighbours inverted: for each movie, the movies whose neighbour it is.
+NEIGHBOUR_OF = 'neighbour_of'
+NEIGHBOUR_OF_SIMILARITY = 'neighbour_of_similarity'
+NEIGHBOUR_OF_ROW_SPLITS = 'neighbour_of_row_splits'
 
 
 @dataclasses.dataclass
@@ -150,6 +152,10 @@ class MemberDense(tf.keras.layers.Layer):
     def call(self, inputs):
         return self.activation(tf.einsum('bmi,miu->bmu', inputs, self.kernel) + self.bias)
 
+    def members_first(self, inputs):
+        """call for inputs laid out [members, batch, in]: a batched matmul, no transposes."""
+        return self.activation(tf.matmul(inputs, self.kernel) + self.bias[:, tf.newaxis, :])
+
 
 def _member_mlp(hidden_units, dropout=0.0):
     layers = []
@@ -160,13 +166,20 @@ def _member_mlp(hidden_units, dropout=0.0):
     return tf.keras.Sequential(layers + [MemberDense(1)])
 
 
+def _members_first(vectors):
+    """[batch, members, dim] -> [members, batch, dim]: the layout of the movie terms, whose
+    products with one user's vectors are then batched matmuls without transposes."""
+    return tf.transpose(vectors, [1, 0, 2])
+
+
 def _mlp_movie_half(mlp, movie_vector):
-    """[movies, members, units]: the part of the member MLP's first layer, before its
+    """[members, movies, units]: the part of the member MLP's first layer, before its
     activation, that does not depend on the user: its bias plus the movie vector's share of
     its input, [user vector, movie vector]."""
     first = mlp.layers[0]
     width = movie_vector.shape[-1]
-    return tf.einsum('bmi,miu->bmu', movie_vector, first.kernel[:, -width:, :]) + first.bias
+    return tf.matmul(_members_first(movie_vector),
+                     first.kernel[:, -width:, :]) + first.bias[:, tf.newaxis, :]
 
 
 def _mlp_of_user(mlp, user_vector, movie_half):
@@ -176,10 +189,11 @@ def _mlp_of_user(mlp, user_vector, movie_half):
     first = mlp.layers[0]
     width = user_vector.shape[-1]
     hidden = first.activation(
-        tf.einsum('bmi,miu->bmu', user_vector, first.kernel[:, :width, :]) + movie_half)
+        tf.matmul(_members_first(user_vector), first.kernel[:, :width, :]) + movie_half)
     for layer in mlp.layers[1:]:
-        hidden = layer(hidden, training=False)
-    return tf.squeeze(hidden, axis=2)
+        if isinstance(layer, MemberDense):  # the others are Dropout, which serving skips
+            hidden = layer.members_first(hidden)
+    return tf.transpose(tf.squeeze(hidden, axis=2))
 
 
 class NotebookScorer(tf.keras.layers.Layer):
@@ -213,13 +227,6 @@ class NotebookScorer(tf.keras.layers.Layer):
         """[movies, members]: call's ratings of one user for the movies of `movie_terms`."""
         user_vector = _per_member(self.user_embedding(user_index), self._member_shape)
         return _mlp_of_user(self.ratings, user_vector, movie_terms[MLP_MOVIE_HALF])
-
-
-def _shrunk_average(similarity, residual):
-    """[batch]: the similarity-weighted mean of the residuals, shrunk towards 0 when the
-    similarities are few or small."""
-    return tf.reduce_sum(similarity * residual, axis=1) / (
-        tf.reduce_sum(tf.abs(similarity), axis=1) + 1.0)
 
 
 def _per_member(vectors, member_shape):
@@ -369,14 +376,16 @@ class HybridScorer(tf.keras.layers.Layer):
         slot = tf.searchsorted(rated, neighbours)
         found = tf.gather(rated, slot, batch_dims=1) == neighbours
         similarity = tf.where(found, tf.gather(self._neighbour_similarity, movie_index), 0.0)
-        average = _shrunk_average(similarity, tf.gather(residuals, slot, batch_dims=1))
+        residual = tf.gather(residuals, slot, batch_dims=1)
+        average = tf.reduce_sum(similarity * residual, axis=1) / (
+            tf.reduce_sum(tf.abs(similarity), axis=1) + 1.0)
         weight = self.neighbour_global_weight + self.neighbour_weight(movie_index)
         return weight * average[:, tf.newaxis]
 
-    def _user_vector(self, user_index):
-        """[batch, members, dim]."""
+    def _user_vector(self, user_index, implicit_feedback):
+        """[batch, members, dim], given the users' _implicit_feedback."""
         return _per_member(self.user_embedding(user_index) + self._user_side(user_index)
-                           + self._implicit_feedback(user_index), self._member_shape)
+                           + implicit_feedback, self._member_shape)
 
     def _movie_vector(self, movie_index):
         """[batch, members, dim]."""
@@ -385,7 +394,7 @@ class HybridScorer(tf.keras.layers.Layer):
 
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
-        user_vector = self._user_vector(user_index)
+        user_vector = self._user_vector(user_index, self._implicit_feedback(user_index))
         movie_vector = self._movie_vector(movie_index)
         interaction = tf.reduce_sum(user_vector * movie_vector, axis=2)
         mlp = tf.squeeze(self.mlp(tf.concat([user_vector, movie_vector], axis=2),
@@ -397,52 +406,89 @@ class HybridScorer(tf.keras.layers.Layer):
 
     def movie_terms(self, movie_index):
         """The terms of each movie's rating that do not depend on the user, for rate_movies:
-        its vector, its bias, its half of the MLP's first layer, and for the item-item term its
-        neighbours (the padding pointing past every movie), their similarities and the term's
-        weight."""
+        its vector, its bias, its half of the MLP's first layer, and for the item-item term
+        its weight and, by neighbour, the movies whose neighbour it is (see
+        _neighbourhood_of_user)."""
         movie_vector = self._movie_vector(movie_index)
-        terms = {MOVIE_VECTOR: movie_vector, MOVIE_BIAS: self.movie_bias(movie_index),
+        terms = {MOVIE_VECTOR: _members_first(movie_vector),
+                 MOVIE_BIAS: self.movie_bias(movie_index),
                  MLP_MOVIE_HALF: _mlp_movie_half(self.mlp, movie_vector)}
         if self._neighbours:
-            neighbours = tf.gather(self._movie_neighbours, movie_index)
-            terms[NEIGHBOURS] = tf.where(neighbours < 0, tf.shape(
-                self._movie_neighbours, out_type=neighbours.dtype)[0], neighbours)
-            terms[NEIGHBOUR_SIMILARITY] = tf.gather(self._neighbour_similarity, movie_index)
             terms[NEIGHBOUR_WEIGHT] = (self.neighbour_global_weight
                                        + self.neighbour_weight(movie_index))
+            terms.update(self._neighbours_inverted(movie_index))
         return terms
+
+    def _neighbours_inverted(self, movie_index):
+        """By neighbour, in CSR form: the positions in movie_index of the movies whose
+        neighbour it is, and the similarity and its absolute value of each such pair."""
+        neighbours = tf.gather(self._movie_neighbours, movie_index)
+        listed = neighbours >= 0  # -1 pads
+        neighbour = tf.boolean_mask(neighbours, listed)
+        position = tf.where(listed)[:, 0]  # the row of each, in boolean_mask's order
+        similarity = tf.boolean_mask(tf.gather(self._neighbour_similarity, movie_index), listed)
+        order = tf.argsort(neighbour, stable=True)
+        counts = tf.math.bincount(
+            neighbour, minlength=tf.shape(self._movie_neighbours, out_type=tf.int64)[0],
+            dtype=tf.int64)
+        return {NEIGHBOUR_OF: tf.gather(position, order),
+                NEIGHBOUR_OF_SIMILARITY: tf.gather(tf.stack(
+                    [similarity, tf.abs(similarity)], axis=1), order),
+                NEIGHBOUR_OF_ROW_SPLITS: tf.concat([[0], tf.cumsum(counts)], axis=0)}
 
     def rate_movies(self, user_index, movie_terms):
         """[movies, members]: call's ratings of one user (user_index: [1]) for the movies of
         `movie_terms`, computing only the user's side."""
-        user_vector = self._user_vector(user_index)
-        interaction = tf.reduce_sum(user_vector * movie_terms[MOVIE_VECTOR], axis=2)
+        user = user_index[0]
+        user_vector = self._user_vector(user_index, self._implicit_feedback_of_user(user))
+        interaction = tf.transpose(tf.squeeze(tf.matmul(
+            movie_terms[MOVIE_VECTOR], _members_first(user_vector), transpose_b=True), axis=2))
         mlp = _mlp_of_user(self.mlp, user_vector, movie_terms[MLP_MOVIE_HALF])
         biases = self.user_bias(user_index) + movie_terms[MOVIE_BIAS]
         if self._neighbours:
-            biases += self._neighbourhood_of_user(user_index[0], movie_terms)
+            biases += self._neighbourhood_of_user(user, movie_terms)
         return self.global_mean + biases + interaction + mlp
+
+    def _rated_by(self, user):
+        """The slice of the rated-movie lists (rated_movies, ...) that holds user's."""
+        return slice(self._rated_row_splits[user], self._rated_row_splits[user + 1])
+
+    def _implicit_feedback_of_user(self, user):
+        """[1, members * dim]: _implicit_feedback of one user, from a slice of the lists: for
+        one user, the ragged gather that serves a batch costs more than the sums."""
+        rated = self._rated_by(user)
+        movies = self._rated_movies[rated]
+        total = tf.reduce_sum(self.implicit_embedding(movies), axis=0)
+        if self._explicit:
+            total += tf.reduce_sum(self.explicit_embedding(movies)
+                                   * self._rated_ratings[rated][:, tf.newaxis], axis=0)
+        count = tf.cast(tf.size(movies), tf.float32)
+        return (total * tf.math.rsqrt(tf.maximum(count, 1.0)))[tf.newaxis]
 
     def _neighbourhood_of_user(self, user, movie_terms):
         """[movies, members]: _neighbourhood's term of one user for the movies of movie_terms.
 
-        Instead of searching the user's rated movies once per movie, it spreads them once
-        over a vector indexed by movie (one slot more, for the neighbours' padding), so that
-        every movie's neighbours are found by one gather.
+        _neighbourhood looks each movie's neighbours up among the user's rated movies. Here
+        each of the user's rated movies adds its residual to the movies whose neighbour it
+        is, from the inverted neighbour lists: about neighbours x rated movies additions
+        instead of neighbours x catalog lookups. The sums' order differs, by rounding only.
         """
-        start, stop = self._rated_row_splits[user], self._rated_row_splits[user + 1]
-        rated = tf.cast(self._rated_movies[start:stop], tf.int64)
-        count = stop - start
-        slots = tf.shape(self._movie_neighbours, out_type=tf.int64)[0] + 1
-        # Each movie's position in the user's list, `count` where not rated; of a movie
-        # listed twice the first, which is the one _neighbourhood's search finds.
-        position = tf.tensor_scatter_nd_min(tf.fill([slots], count), rated[:, tf.newaxis],
-                                            tf.range(count))
-        neighbour_position = tf.gather(position, movie_terms[NEIGHBOURS])
-        residuals = tf.concat([self._rated_residuals[start:stop], [0.0]], axis=0)
-        similarity = tf.where(neighbour_position < count, movie_terms[NEIGHBOUR_SIMILARITY],
-                              0.0)
-        average = _shrunk_average(similarity, tf.gather(residuals, neighbour_position))
+        rated = tf.cast(self._rated_movies[self._rated_by(user)], tf.int64)
+        residuals = self._rated_residuals[self._rated_by(user)]
+        # A movie listed twice counts once, as _neighbourhood's search finds it once; the
+        # list is in movie order, so its copies are adjacent.
+        first = tf.not_equal(rated, tf.concat([[-1], rated], axis=0)[:-1])
+        rated, residuals = tf.boolean_mask(rated, first), tf.boolean_mask(residuals, first)
+        row_splits = movie_terms[NEIGHBOUR_OF_ROW_SPLITS]
+        pairs = tf.ragged.range(tf.gather(row_splits, rated), tf.gather(row_splits, rated + 1))
+        # Per pair: (similarity x residual, |similarity| x 1), summed by movie.
+        contributions = tf.gather(movie_terms[NEIGHBOUR_OF_SIMILARITY], pairs.flat_values) * \
+            tf.gather(tf.stack([residuals, tf.ones_like(residuals)], axis=1),
+                      pairs.value_rowids())
+        sums = tf.math.unsorted_segment_sum(
+            contributions, tf.gather(movie_terms[NEIGHBOUR_OF], pairs.flat_values),
+            tf.shape(movie_terms[MOVIE_BIAS], out_type=tf.int64)[0])
+        average = sums[:, 0] / (sums[:, 1] + 1.0)
         return movie_terms[NEIGHBOUR_WEIGHT] * average[:, tf.newaxis]
 
 
