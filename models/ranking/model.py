@@ -4,6 +4,10 @@ Both architectures take only the tf.Transform indices of the user and the movie.
 known of them (age, occupation, genres, release year, ...) sits in lookup tables that the
 Trainer fills from the training data (see `CatalogTables`), so serving needs nothing but the
 two ids, and a user or movie out of the vocabulary still gets a prediction.
+
+Ranking the whole catalog for one user repeats every term of a rating that depends on the
+movie alone; each scorer therefore also splits its rating into those terms (`movie_terms`,
+computed once at export, see `CatalogMovieTerms`) and the rest (`rate_movies`).
 """
 import dataclasses
 from typing import Dict
@@ -15,6 +19,17 @@ import tensorflow_recommenders as tfrs
 from models import features
 from models.ranking.hyperparameters import Hyperparameters
 from models.schema import RatingScale
+
+
+# Keys of a scorer's movie_terms.
+MOVIE_VECTOR = 'movie_vector'
+MOVIE_BIAS = 'movie_bias'
+MLP_MOVIE_HALF = 'mlp_movie_half'
+NEIGHBOUR_WEIGHT = 'neighbour_weight'
+# The item-item neighbours inverted: for each movie, the movies whose neighbour it is.
+NEIGHBOUR_OF = 'neighbour_of'
+NEIGHBOUR_OF_SIMILARITY = 'neighbour_of_similarity'
+NEIGHBOUR_OF_ROW_SPLITS = 'neighbour_of_row_splits'
 
 
 @dataclasses.dataclass
@@ -81,6 +96,12 @@ class RankingModel(tfrs.models.Model):
     def call(self, inputs, training=False):
         return self._served(self._member_scores(inputs, training), training)
 
+    def rate_catalog(self, user_index, movie_terms):
+        """[movies] served ratings of one user (user_index: [1]) for every movie of
+        `movie_terms`, the scorer's movie_terms of those movies: what call would serve for
+        each (user, movie) pair, from the user's side alone."""
+        return self._served(self.scorer.rate_movies(user_index, movie_terms), training=False)
+
     def compute_loss(self, inputs, training=False):
         labels = inputs[features.LABEL]
         member_scores = self._member_scores(inputs, training)
@@ -92,6 +113,19 @@ class RankingModel(tfrs.models.Model):
             return members * self.task(
                 labels=tf.tile(labels[:, tf.newaxis], [1, members]), predictions=member_scores,
                 compute_metrics=False)
+
+
+class CatalogMovieTerms(tf.Module):
+    """The scorer's movie_terms of every movie of the catalog, computed once when the model
+    is exported and saved with it: rating the whole catalog for one user then computes only
+    the user's side and how it meets each movie (RankingModel.rate_catalog)."""
+
+    def __init__(self, scorer: tf.keras.layers.Layer, movies: int):
+        super().__init__()
+        # Variables, not constants: each signature would embed its own copy of a constant.
+        self.terms = {key: tf.Variable(value, trainable=False, name=f'catalog_{key}')
+                      for key, value in scorer.movie_terms(
+                          tf.range(movies, dtype=tf.int64)).items()}
 
 
 def _member_glorot(fan_in: int, fan_out: int) -> tf.keras.initializers.Initializer:
@@ -118,6 +152,10 @@ class MemberDense(tf.keras.layers.Layer):
     def call(self, inputs):
         return self.activation(tf.einsum('bmi,miu->bmu', inputs, self.kernel) + self.bias)
 
+    def members_first(self, inputs):
+        """call for inputs laid out [members, batch, in]: a batched matmul, no transposes."""
+        return self.activation(tf.matmul(inputs, self.kernel) + self.bias[:, tf.newaxis, :])
+
 
 def _member_mlp(hidden_units, dropout=0.0):
     layers = []
@@ -126,6 +164,36 @@ def _member_mlp(hidden_units, dropout=0.0):
         if dropout:
             layers.append(tf.keras.layers.Dropout(dropout))
     return tf.keras.Sequential(layers + [MemberDense(1)])
+
+
+def _members_first(vectors):
+    """[batch, members, dim] -> [members, batch, dim]: the layout of the movie terms, whose
+    products with one user's vectors are then batched matmuls without transposes."""
+    return tf.transpose(vectors, [1, 0, 2])
+
+
+def _mlp_movie_half(mlp, movie_vector):
+    """[members, movies, units]: the part of the member MLP's first layer, before its
+    activation, that does not depend on the user: its bias plus the movie vector's share of
+    its input, [user vector, movie vector]."""
+    first = mlp.layers[0]
+    width = movie_vector.shape[-1]
+    return tf.matmul(_members_first(movie_vector),
+                     first.kernel[:, -width:, :]) + first.bias[:, tf.newaxis, :]
+
+
+def _mlp_of_user(mlp, user_vector, movie_half):
+    """[movies, members]: the member MLP of one user's vector ([1, members, dim]) joined with
+    each movie's, given the first layer's movie half (_mlp_movie_half). The layers after the
+    first see the pair, so they run over every movie."""
+    first = mlp.layers[0]
+    width = user_vector.shape[-1]
+    hidden = first.activation(
+        tf.matmul(_members_first(user_vector), first.kernel[:, :width, :]) + movie_half)
+    for layer in mlp.layers[1:]:
+        if isinstance(layer, MemberDense):  # the others are Dropout, which serving skips
+            hidden = layer.members_first(hidden)
+    return tf.transpose(tf.squeeze(hidden, axis=2))
 
 
 class NotebookScorer(tf.keras.layers.Layer):
@@ -149,6 +217,16 @@ class NotebookScorer(tf.keras.layers.Layer):
                             _per_member(self.movie_embedding(movie_index), self._member_shape)],
                            axis=2)
         return tf.squeeze(self.ratings(joined, training=training), axis=2)
+
+    def movie_terms(self, movie_index):
+        """The terms of each movie's rating that do not depend on the user, for rate_movies."""
+        movie_vector = _per_member(self.movie_embedding(movie_index), self._member_shape)
+        return {MLP_MOVIE_HALF: _mlp_movie_half(self.ratings, movie_vector)}
+
+    def rate_movies(self, user_index, movie_terms):
+        """[movies, members]: call's ratings of one user for the movies of `movie_terms`."""
+        user_vector = _per_member(self.user_embedding(user_index), self._member_shape)
+        return _mlp_of_user(self.ratings, user_vector, movie_terms[MLP_MOVIE_HALF])
 
 
 def _per_member(vectors, member_shape):
@@ -304,12 +382,20 @@ class HybridScorer(tf.keras.layers.Layer):
         weight = self.neighbour_global_weight + self.neighbour_weight(movie_index)
         return weight * average[:, tf.newaxis]
 
+    def _user_vector(self, user_index, implicit_feedback):
+        """[batch, members, dim], given the users' _implicit_feedback."""
+        return _per_member(self.user_embedding(user_index) + self._user_side(user_index)
+                           + implicit_feedback, self._member_shape)
+
+    def _movie_vector(self, movie_index):
+        """[batch, members, dim]."""
+        return _per_member(self.movie_embedding(movie_index) + self._movie_side(movie_index),
+                           self._member_shape)
+
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
-        user_vector = _per_member(self.user_embedding(user_index) + self._user_side(user_index)
-                                  + self._implicit_feedback(user_index), self._member_shape)
-        movie_vector = _per_member(self.movie_embedding(movie_index)
-                                   + self._movie_side(movie_index), self._member_shape)
+        user_vector = self._user_vector(user_index, self._implicit_feedback(user_index))
+        movie_vector = self._movie_vector(movie_index)
         interaction = tf.reduce_sum(user_vector * movie_vector, axis=2)
         mlp = tf.squeeze(self.mlp(tf.concat([user_vector, movie_vector], axis=2),
                                   training=training), axis=2)
@@ -317,6 +403,93 @@ class HybridScorer(tf.keras.layers.Layer):
         if self._neighbours:
             biases += self._neighbourhood(user_index, movie_index)
         return self.global_mean + biases + interaction + mlp
+
+    def movie_terms(self, movie_index):
+        """The terms of each movie's rating that do not depend on the user, for rate_movies:
+        its vector, its bias, its half of the MLP's first layer, and for the item-item term
+        its weight and, by neighbour, the movies whose neighbour it is (see
+        _neighbourhood_of_user)."""
+        movie_vector = self._movie_vector(movie_index)
+        terms = {MOVIE_VECTOR: _members_first(movie_vector),
+                 MOVIE_BIAS: self.movie_bias(movie_index),
+                 MLP_MOVIE_HALF: _mlp_movie_half(self.mlp, movie_vector)}
+        if self._neighbours:
+            terms[NEIGHBOUR_WEIGHT] = (self.neighbour_global_weight
+                                       + self.neighbour_weight(movie_index))
+            terms.update(self._neighbours_inverted(movie_index))
+        return terms
+
+    def _neighbours_inverted(self, movie_index):
+        """By neighbour, in CSR form: the positions in movie_index of the movies whose
+        neighbour it is, and the similarity and its absolute value of each such pair."""
+        neighbours = tf.gather(self._movie_neighbours, movie_index)
+        listed = neighbours >= 0  # -1 pads
+        neighbour = tf.boolean_mask(neighbours, listed)
+        position = tf.where(listed)[:, 0]  # the row of each, in boolean_mask's order
+        similarity = tf.boolean_mask(tf.gather(self._neighbour_similarity, movie_index), listed)
+        order = tf.argsort(neighbour, stable=True)
+        counts = tf.math.bincount(
+            neighbour, minlength=tf.shape(self._movie_neighbours, out_type=tf.int64)[0],
+            dtype=tf.int64)
+        return {NEIGHBOUR_OF: tf.gather(position, order),
+                NEIGHBOUR_OF_SIMILARITY: tf.gather(tf.stack(
+                    [similarity, tf.abs(similarity)], axis=1), order),
+                NEIGHBOUR_OF_ROW_SPLITS: tf.concat([[0], tf.cumsum(counts)], axis=0)}
+
+    def rate_movies(self, user_index, movie_terms):
+        """[movies, members]: call's ratings of one user (user_index: [1]) for the movies of
+        `movie_terms`, computing only the user's side."""
+        user = user_index[0]
+        user_vector = self._user_vector(user_index, self._implicit_feedback_of_user(user))
+        interaction = tf.transpose(tf.squeeze(tf.matmul(
+            movie_terms[MOVIE_VECTOR], _members_first(user_vector), transpose_b=True), axis=2))
+        mlp = _mlp_of_user(self.mlp, user_vector, movie_terms[MLP_MOVIE_HALF])
+        biases = self.user_bias(user_index) + movie_terms[MOVIE_BIAS]
+        if self._neighbours:
+            biases += self._neighbourhood_of_user(user, movie_terms)
+        return self.global_mean + biases + interaction + mlp
+
+    def _rated_by(self, user):
+        """The slice of the rated-movie lists (rated_movies, ...) that holds user's."""
+        return slice(self._rated_row_splits[user], self._rated_row_splits[user + 1])
+
+    def _implicit_feedback_of_user(self, user):
+        """[1, members * dim]: _implicit_feedback of one user, from a slice of the lists: for
+        one user, the ragged gather that serves a batch costs more than the sums."""
+        rated = self._rated_by(user)
+        movies = self._rated_movies[rated]
+        total = tf.reduce_sum(self.implicit_embedding(movies), axis=0)
+        if self._explicit:
+            total += tf.reduce_sum(self.explicit_embedding(movies)
+                                   * self._rated_ratings[rated][:, tf.newaxis], axis=0)
+        count = tf.cast(tf.size(movies), tf.float32)
+        return (total * tf.math.rsqrt(tf.maximum(count, 1.0)))[tf.newaxis]
+
+    def _neighbourhood_of_user(self, user, movie_terms):
+        """[movies, members]: _neighbourhood's term of one user for the movies of movie_terms.
+
+        _neighbourhood looks each movie's neighbours up among the user's rated movies. Here
+        each of the user's rated movies adds its residual to the movies whose neighbour it
+        is, from the inverted neighbour lists: about neighbours x rated movies additions
+        instead of neighbours x catalog lookups. The sums' order differs, by rounding only.
+        """
+        rated = tf.cast(self._rated_movies[self._rated_by(user)], tf.int64)
+        residuals = self._rated_residuals[self._rated_by(user)]
+        # A movie listed twice counts once, as _neighbourhood's search finds it once; the
+        # list is in movie order, so its copies are adjacent.
+        first = tf.not_equal(rated, tf.concat([[-1], rated], axis=0)[:-1])
+        rated, residuals = tf.boolean_mask(rated, first), tf.boolean_mask(residuals, first)
+        row_splits = movie_terms[NEIGHBOUR_OF_ROW_SPLITS]
+        pairs = tf.ragged.range(tf.gather(row_splits, rated), tf.gather(row_splits, rated + 1))
+        # Per pair: (similarity x residual, |similarity| x 1), summed by movie.
+        contributions = tf.gather(movie_terms[NEIGHBOUR_OF_SIMILARITY], pairs.flat_values) * \
+            tf.gather(tf.stack([residuals, tf.ones_like(residuals)], axis=1),
+                      pairs.value_rowids())
+        sums = tf.math.unsorted_segment_sum(
+            contributions, tf.gather(movie_terms[NEIGHBOUR_OF], pairs.flat_values),
+            tf.shape(movie_terms[MOVIE_BIAS], out_type=tf.int64)[0])
+        average = sums[:, 0] / (sums[:, 1] + 1.0)
+        return movie_terms[NEIGHBOUR_WEIGHT] * average[:, tf.newaxis]
 
 
 def build(hparams: Hyperparameters, num_users: int, num_movies: int,

@@ -90,13 +90,14 @@ def _checked_user_id(user_id):
 
 def build(model, tf_transform_output):
     """Returns the signatures dict for `model.save`; `model` must hold `tft_layer`,
-    `movie_catalog` (catalog.MovieCatalog) and `bias_baseline`."""
+    `movie_catalog` (catalog.MovieCatalog), `catalog_movie_terms` (model.CatalogMovieTerms
+    of that catalog) and `bias_baseline`."""
     raw_spec = tf_transform_output.raw_feature_spec()
     raw_spec.pop(features.LABEL)
     num_users = tf_transform_output.vocabulary_size_by_name(
         features.VOCABULARY_OF[features.USER_INDEX])
-    # Movie index i is the i-th movie of the catalog, so the whole catalog is scored from
-    # tf.range, and titles resolve by a table lookup, without running the transform.
+    # Movie index i is the i-th movie of the catalog, so the whole catalog is scored in index
+    # order, and titles resolve by a table lookup, without running the transform.
     catalog = model.movie_catalog
     num_movies = catalog.size
 
@@ -151,13 +152,12 @@ def build(model, tf_transform_output):
         with tf.control_dependencies([tf.debugging.assert_positive(
                 k, message='k must be at least 1')]):
             k = tf.identity(k)
-        user = user_indices(user_id)[0]
-        movie_index = tf.range(num_movies, dtype=tf.int64)
-        scores = model({features.USER_INDEX: tf.fill([num_movies], user),
-                        features.MOVIE_INDEX: movie_index})
+        user_index = user_indices(user_id)
+        # Only the user's side is computed per request; the movies' is in the SavedModel.
+        scores = model.rate_catalog(user_index, model.catalog_movie_terms.terms)
         best = tf.math.top_k(scores, k=tf.minimum(k, num_movies))
-        best_index = tf.gather(movie_index, best.indices)
-        return ranking(catalog.title_of(best_index), best.values, best_index, user)
+        best_index = tf.cast(best.indices, tf.int64)
+        return ranking(catalog.title_of(best_index), best.values, best_index, user_index[0])
 
     return {
         SERVING_DEFAULT: serving_default,

@@ -444,9 +444,12 @@ def movie_catalog(tf_transform_output, titles: Dict[int, bytes]) -> catalog.Movi
 def save(model, path, tf_transform_output, titles: Dict[int, bytes],
          baseline: bias_baseline.BiasBaseline):
     """The SavedModel that is evaluated and served: the model, the Transform graph, the movie
-    catalog, the bias baseline and the signatures (signatures.py)."""
+    catalog with the model's terms of each movie, the bias baseline and the signatures
+    (signatures.py)."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     model.movie_catalog = movie_catalog(tf_transform_output, titles)
+    model.catalog_movie_terms = ranking_model.CatalogMovieTerms(model.scorer,
+                                                                model.movie_catalog.size)
     model.bias_baseline = bias_baseline.BiasBaselineRatings(baseline, model.scale)
     # save_traces=False: every consumer (TF Serving, TFMA, rank.py) calls the signatures;
     # tracing each Keras layer's call as well would double the time this takes. Nor does

@@ -1,5 +1,7 @@
 """The ranking models: forward pass, learning, lookup tables and the exported signatures."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -122,6 +124,52 @@ def test_the_served_rating_is_the_clipped_average_of_the_members(architecture, c
     assert not np.allclose(members[:, 0], members[:, 1])
     np.testing.assert_allclose(model(batch).numpy(), np.clip(members.mean(axis=1), 1.0, 5.0),
                                rtol=1e-5)
+
+
+def with_a_movie_listed_twice(tables):
+    """The tables with user 0's first rated movie listed again right after it, with another
+    residual: the item-item term must count it once, with its first residual."""
+    at = tables.rated_row_splits[0] + 1
+    return dataclasses.replace(
+        tables,
+        rated_movies=np.insert(tables.rated_movies, at, tables.rated_movies[at - 1]),
+        rated_ratings=np.insert(tables.rated_ratings, at, tables.rated_ratings[at - 1]),
+        rated_residuals=np.insert(tables.rated_residuals, at,
+                                  tables.rated_residuals[at - 1] + 1.0),
+        rated_row_splits=tables.rated_row_splits + (
+            np.arange(len(tables.rated_row_splits)) >= 1))
+
+
+@pytest.mark.parametrize('architecture, overrides, listed_twice', [
+    ('hybrid', {}, False),
+    ('hybrid', {}, True),
+    ('hybrid', dict(hidden_units=(16, 8), neighbours=0, explicit_feedback=False), False),
+    ('notebook', {}, False),
+])
+def test_rating_all_movies_from_their_movie_terms_is_rating_each_pair(
+        architecture, overrides, listed_twice, columns, sizes):
+    settings = hparams(architecture, **overrides)
+    tables = trainer.build_catalog_tables(columns, sizes, implicit_feedback_limit=100, seed=0,
+                                          neighbours=settings.neighbours)
+    if settings.neighbours:
+        assert (tables.movie_neighbours >= 0).any() and (tables.movie_neighbours < 0).any()
+    if listed_twice:
+        tables = with_a_movie_listed_twice(tables)
+    users, movies = sizes[features.USER_INDEX], sizes[features.MOVIE_INDEX]
+    model = ranking_model.build(settings, users, movies, tables, WHOLE_STARS)
+    model(batch_of(columns))
+    # Random weights, the biases and neighbour weights that start at zero too, so that every
+    # term of a rating counts.
+    rng = np.random.default_rng(0)
+    for weight in model.trainable_weights:
+        weight.assign(rng.normal(0.0, 0.1, weight.shape).astype(np.float32))
+    movie_index = tf.range(movies, dtype=tf.int64)  # the OOV movie too
+    terms = model.scorer.movie_terms(movie_index)
+    for user in range(users):  # the last is the OOV user, who rated nothing
+        each_pair = model.scorer(tf.fill([movies], tf.constant(user, tf.int64)), movie_index)
+        all_movies = model.scorer.rate_movies(tf.constant([user], tf.int64), terms)
+        np.testing.assert_allclose(all_movies.numpy(), each_pair.numpy(), atol=1e-5, rtol=0)
+        assert np.ptp(each_pair.numpy(), axis=0).min() > 0.01  # the movies' ratings differ
 
 
 def test_members_start_from_the_mean_rating_with_zero_biases(columns, sizes):

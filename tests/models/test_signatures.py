@@ -136,6 +136,18 @@ def test_top_k_returns_the_k_best_titles_of_the_catalog(loaded, catalog):
     assert best[signatures.KNOWN_TITLES].numpy().tolist() == [True, True]
 
 
+@pytest.mark.parametrize('user_id', ['0', '3', 'nobody'])
+def test_top_k_serves_predict_ratings_scores_over_the_whole_catalog(loaded, catalog, user_id):
+    # top_k rates the catalog from the movies' terms computed at export; predict_rating
+    # computes each pair whole.
+    best = call(loaded, signatures.TOP_K, user_id=user_id, k=len(catalog))
+    titles, scores = strings(best[signatures.MOVIE_TITLES]), best[signatures.SCORES].numpy()
+    assert sorted(titles) == sorted(catalog)
+    ratings = call(loaded, signatures.PREDICT_RATING, user_id=[user_id] * len(titles),
+                   movie_title=titles)[signatures.RATING].numpy()
+    np.testing.assert_allclose(scores, ratings, atol=1e-5, rtol=0)
+
+
 def test_top_k_beyond_the_catalog_returns_all_of_it(loaded, catalog):
     best = call(loaded, signatures.TOP_K, user_id='2', k=len(catalog) + 100)
     titles = strings(best[signatures.MOVIE_TITLES])
