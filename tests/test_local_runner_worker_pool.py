@@ -100,7 +100,8 @@ class WorkerPool:
             return f.read()
 
     def kill(self) -> None:
-        """SIGKILL to the pool and its workers: a serving pool ignores SIGTERM."""
+        """SIGKILL to the pool's process group: a busy worker outlives a SIGTERM to the
+        pool itself."""
         self._stop.set()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)

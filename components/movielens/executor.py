@@ -20,7 +20,6 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from absl import logging
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 from google.protobuf import any_pb2
 from google.protobuf import json_format
@@ -29,6 +28,7 @@ from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
+from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
@@ -290,9 +290,9 @@ def _WriteOutcome(outcomes: beam.pvalue.PCollection, path: str) -> beam.pvalue.P
 
 def _read_outcome(path: str) -> _Outcome:
     """The outcome _WriteOutcome wrote, which this removes."""
-    with FileSystems.open(path, mime_type='text/plain') as stream:
+    with fileio.open(path) as stream:
         outcome = _Outcome(**json.loads(stream.read()))
-    FileSystems.delete([path])
+    fileio.remove(path)
     return outcome
 
 
