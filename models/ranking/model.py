@@ -383,9 +383,12 @@ class HybridScorer(tf.keras.layers.Layer):
         return weight * average[:, tf.newaxis]
 
     def _user_vector(self, user_index, implicit_feedback):
-        """[batch, members, dim], given the users' _implicit_feedback."""
+        """[batch, members, dim]; implicit_feedback is _implicit_feedback, or for one user
+        _implicit_feedback_of_user. Called here, after the lookups: the order in which a
+        trace makes its ops sets the seeds of the dropout ops after them, and so the model
+        that a seed trains."""
         return _per_member(self.user_embedding(user_index) + self._user_side(user_index)
-                           + implicit_feedback, self._member_shape)
+                           + implicit_feedback(user_index), self._member_shape)
 
     def _movie_vector(self, movie_index):
         """[batch, members, dim]."""
@@ -394,7 +397,7 @@ class HybridScorer(tf.keras.layers.Layer):
 
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
-        user_vector = self._user_vector(user_index, self._implicit_feedback(user_index))
+        user_vector = self._user_vector(user_index, self._implicit_feedback)
         movie_vector = self._movie_vector(movie_index)
         interaction = tf.reduce_sum(user_vector * movie_vector, axis=2)
         mlp = tf.squeeze(self.mlp(tf.concat([user_vector, movie_vector], axis=2),
@@ -439,24 +442,24 @@ class HybridScorer(tf.keras.layers.Layer):
     def rate_movies(self, user_index, movie_terms):
         """[movies, members]: call's ratings of one user (user_index: [1]) for the movies of
         `movie_terms`, computing only the user's side."""
-        user = user_index[0]
-        user_vector = self._user_vector(user_index, self._implicit_feedback_of_user(user))
+        user_vector = self._user_vector(user_index, self._implicit_feedback_of_user)
         interaction = tf.transpose(tf.squeeze(tf.matmul(
             movie_terms[MOVIE_VECTOR], _members_first(user_vector), transpose_b=True), axis=2))
         mlp = _mlp_of_user(self.mlp, user_vector, movie_terms[MLP_MOVIE_HALF])
         biases = self.user_bias(user_index) + movie_terms[MOVIE_BIAS]
         if self._neighbours:
-            biases += self._neighbourhood_of_user(user, movie_terms)
+            biases += self._neighbourhood_of_user(user_index[0], movie_terms)
         return self.global_mean + biases + interaction + mlp
 
     def _rated_by(self, user):
         """The slice of the rated-movie lists (rated_movies, ...) that holds user's."""
         return slice(self._rated_row_splits[user], self._rated_row_splits[user + 1])
 
-    def _implicit_feedback_of_user(self, user):
-        """[1, members * dim]: _implicit_feedback of one user, from a slice of the lists: for
-        one user, the ragged gather that serves a batch costs more than the sums."""
-        rated = self._rated_by(user)
+    def _implicit_feedback_of_user(self, user_index):
+        """[1, members * dim]: _implicit_feedback of one user (user_index: [1]), from a slice
+        of the lists: for one user, the ragged gather that serves a batch costs more than the
+        sums."""
+        rated = self._rated_by(user_index[0])
         movies = self._rated_movies[rated]
         total = tf.reduce_sum(self.implicit_embedding(movies), axis=0)
         if self._explicit:
