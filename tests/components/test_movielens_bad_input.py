@@ -52,7 +52,7 @@ def test_skip_bad_rows_drops_and_counts_exactly_the_bad_rows(tmp_path, caplog):
     # Bad rows between the good ones, so that line numbers shift.
     lines = [line for pair in zip(good, bad) for line in pair] + bad[len(good):]
     folder = data.write_folder(str(tmp_path / 'ml'), lines)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger='absl'):
         run = data.run_executor(str(tmp_path / 'out'), folder, skip_bad_rows=True)
     assert run.skipped_rows == len(bad) == 11
     kept = sorted(ids for split in ('train', 'eval', 'test') for ids in run.ids(split))
@@ -87,7 +87,7 @@ class _RunnerWithoutMetrics(PipelineRunner):
 def test_examples_and_skipped_rows_are_counted_without_the_runners_metrics(tmp_path, caplog):
     lines = data.RATING_LINES + [bad_line for _, bad_line, _ in BAD_ROWS.values()]
     folder = data.write_folder(str(tmp_path / 'ml'), lines)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger='absl'):
         run = data.run_executor(str(tmp_path / 'out'), folder, runner=_RunnerWithoutMetrics(),
                                 skip_bad_rows=True)
     assert run.skipped_rows == len(BAD_ROWS)
