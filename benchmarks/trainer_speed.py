@@ -1,0 +1,97 @@
+"""Seconds of the Trainer's run_fn, replayed on a finished local run's own inputs.
+
+    python benchmarks/trainer_speed.py --output-dir output
+    python benchmarks/trainer_speed.py --output-dir output --checkout OLD --checkout NEW
+
+Reads the last run's examples, Transform graph and Trainer settings from its metadata, then
+calls run_fn with them in a fresh process per round (as each Trainer run is), timing the
+call alone: imports excluded, export included, written to a temporary dir. On small data
+this is the Trainer's fixed cost: tracing, building tables, saving the SavedModel.
+
+Given several --checkout, the rounds take them in turns, each checkout's code on the same
+inputs, so that a shared machine's load falls on each alike. Prints each round's seconds,
+then one JSON line per checkout with the median.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def replay(output_dir: str) -> float:
+    """Runs run_fn once on the run's inputs; returns its seconds."""
+    from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+    from tfx.components.util import tfxio_utils
+
+    from models import features
+    from models.ranking import trainer
+    from runs import record
+    from runs.output_dir import OutputDir
+
+    run = record.RunRecord.latest(OutputDir(output_dir).metadata)
+    examples = run.output(record.EXAMPLE_GEN, 'examples')
+    transform_graph = run.output('Transform', 'transform_graph')
+    execution = run.executions().get(record.TRAINER)
+    if examples is None or transform_graph is None or execution is None:
+        raise SystemExit(f'{output_dir}: its last run did not reach the Trainer; run '
+                         f'local_runner.py --output-dir {output_dir} first.')
+    split_files = {split: [os.path.join(examples.uri, f'Split-{split}', '*')]
+                   for split in features.SPLITS}
+    with tempfile.TemporaryDirectory() as work:
+        fn_args = FnArgs(
+            train_files=split_files[features.TRAIN_SPLIT],
+            eval_files=split_files[features.EVAL_SPLIT],
+            transform_output=transform_graph.uri, transform_graph_path=transform_graph.uri,
+            data_accessor=DataAccessor(
+                tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact(
+                    [examples], []),
+                record_batch_factory=None, data_view_decode_fn=None),
+            serving_model_dir=os.path.join(work, 'serving'),
+            model_run_dir=os.path.join(work, 'run'),
+            custom_config=record.custom_config(execution))
+        start = time.perf_counter()
+        trainer.run_fn(fn_args)
+        return time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--output-dir', required=True, help="A finished local run's dir.")
+    parser.add_argument('--checkout', action='append',
+                        help='A checkout whose code to time (repeatable; default: this one).')
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--once', action='store_true', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    output_dir = os.path.abspath(args.output_dir)
+    if args.once:
+        print(replay(output_dir))
+        return 0
+    checkouts = [os.path.abspath(c) for c in args.checkout or [CHECKOUT]]
+    seconds = {checkout: [] for checkout in checkouts}
+    for _ in range(args.rounds):
+        for checkout in checkouts:
+            # This file, run with the checkout's code first on the path.
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                [checkout, CHECKOUT, os.environ.get('PYTHONPATH', '')]))
+            result = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), '--once', '--output-dir',
+                 output_dir], cwd=checkout, env=env, capture_output=True, text=True)
+            if result.returncode:
+                sys.stderr.write(result.stderr[-3000:])
+                return result.returncode
+            seconds[checkout].append(float(result.stdout.split()[-1]))
+            print(f'{checkout}: run_fn {seconds[checkout][-1]:.2f} s', flush=True)
+    for checkout, times in seconds.items():
+        print(json.dumps({'checkout': checkout, 'run_fn_s': times,
+                          'median_s': statistics.median(times)}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
