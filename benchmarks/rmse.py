@@ -34,7 +34,6 @@ from pipeline import configs  # noqa: E402
 from runs import record, results  # noqa: E402
 from runs.output_dir import OutputDir  # noqa: E402
 
-TRANSFORM = 'Transform'
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS_PYTHON = os.path.join(ROOT, '.venv-peers', 'bin', 'python')
 PEERS_SCRIPT = os.path.join(ROOT, 'benchmarks', 'peers.py')
@@ -76,7 +75,7 @@ def rating_scale(output_dir) -> schema.RatingScale:
     """The scale of the release, from the schema the last run's Transform read."""
     import tensorflow_transform as tft
     run = record.RunRecord.latest(OutputDir(output_dir).metadata)
-    graph = run.output(TRANSFORM, 'transform_graph')
+    graph = run.output(record.TRANSFORM, 'transform_graph')
     return schema.rating_scale(tft.TFTransformOutput(graph.uri).raw_metadata.schema,
                                where=graph.uri)
 

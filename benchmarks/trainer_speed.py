@@ -26,35 +26,33 @@ CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def replay(output_dir: str) -> float:
     """Runs run_fn once on the run's inputs; returns its seconds."""
-    from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
-    from tfx.components.util import tfxio_utils
+    from tfx.components.trainer import fn_args_utils
+    from tfx.types import standard_component_specs as specs
 
-    from models import features
     from models.ranking import trainer
     from runs import record
     from runs.output_dir import OutputDir
 
     run = record.RunRecord.latest(OutputDir(output_dir).metadata)
     examples = run.output(record.EXAMPLE_GEN, 'examples')
-    transform_graph = run.output('Transform', 'transform_graph')
+    transform_graph = run.output(record.TRANSFORM, 'transform_graph')
     execution = run.executions().get(record.TRAINER)
     if examples is None or transform_graph is None or execution is None:
         raise SystemExit(f'{output_dir}: its last run did not reach the Trainer; run '
                          f'local_runner.py --output-dir {output_dir} first.')
-    split_files = {split: [os.path.join(examples.uri, f'Split-{split}', '*')]
-                   for split in features.SPLITS}
+    # The Trainer's own exec properties, as recorded: splits, steps and custom_config.
+    exec_properties = {key: record.custom_property(execution, key)
+                       for key in (specs.TRAIN_ARGS_KEY, specs.EVAL_ARGS_KEY,
+                                   specs.CUSTOM_CONFIG_KEY)}
     with tempfile.TemporaryDirectory() as work:
-        fn_args = FnArgs(
-            train_files=split_files[features.TRAIN_SPLIT],
-            eval_files=split_files[features.EVAL_SPLIT],
-            transform_output=transform_graph.uri, transform_graph_path=transform_graph.uri,
-            data_accessor=DataAccessor(
-                tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact(
-                    [examples], []),
-                record_batch_factory=None, data_view_decode_fn=None),
-            serving_model_dir=os.path.join(work, 'serving'),
-            model_run_dir=os.path.join(work, 'run'),
-            custom_config=record.custom_config(execution))
+        # What TFX's Trainer executor builds for run_fn, from the same artifacts, with
+        # what the executor adds: the transform output and where the model goes.
+        fn_args = fn_args_utils.get_common_fn_args(
+            {specs.EXAMPLES_KEY: [examples], specs.TRANSFORM_GRAPH_KEY: [transform_graph]},
+            exec_properties, working_dir=work)
+        fn_args.transform_output = fn_args.transform_graph_path
+        fn_args.serving_model_dir = os.path.join(work, 'serving')
+        fn_args.model_run_dir = os.path.join(work, 'run')
         start = time.perf_counter()
         trainer.run_fn(fn_args)
         return time.perf_counter() - start

@@ -22,6 +22,7 @@ Execution = metadata_store_pb2.Execution
 EXAMPLE_GEN = 'MovieLensExampleGen'
 STATISTICS_GEN = 'StatisticsGen'
 EXAMPLE_VALIDATOR = 'ExampleValidator'
+TRANSFORM = 'Transform'
 TRAINER = 'Trainer'
 EVALUATOR = 'Evaluator'
 PUSHER = 'Pusher'
