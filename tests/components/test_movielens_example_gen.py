@@ -32,6 +32,7 @@ from tfx.utils import proto_utils
 
 from ml_metadata.proto import metadata_store_pb2
 
+from components.movielens import executor as executor_module
 from components.movielens import grouplens
 from components.movielens.component import MovieLensExampleGen
 from components.movielens.errors import BadInputError
@@ -90,9 +91,11 @@ def format_1m(generated, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def run_1m(format_1m, tmp_path_factory):
-    # Small shards, so that several Beam work units each read a part of ratings.dat.
+    # Small shards, so that several Beam work units each read a part of ratings.dat, and
+    # small batches, so that each writes several full batches of a split and a partial one.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(grouplens, 'LINES_PER_SHARD', 1_000)
+        patch.setattr(executor_module, '_BATCH_SIZE', 7)
         return data.run_executor(str(tmp_path_factory.mktemp('run_1m')), format_1m)
 
 

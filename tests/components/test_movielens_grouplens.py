@@ -110,17 +110,26 @@ def test_hash_splitter_is_stable_and_proportional():
 
 
 @pytest.mark.parametrize('title_length', [10, 200, 20_000])  # 1-, 2- and 3-byte lengths
-def test_joined_example_bytes_equal_the_proto_built_example(title_length):
+@pytest.mark.parametrize('user_id, movie_id, rating, timestamp', [
+    ('42', '543', 4.0, 881250949),
+    ('1', '2', 0.5, 0),
+    # Ids of 1-, 2- and 3-byte lengths; timestamps before 1970 and far after.
+    ('7' * 127, 'é' * 100, 3.5, -1),
+    ('9' * 20_000, '3', 5.0, 2**62),
+])
+def test_joined_example_bytes_equal_the_proto_built_example(title_length, user_id, movie_id,
+                                                            rating, timestamp):
     title = 'Misérables, Les (1995)' + 'x' * title_length
     serialized = tf_examples.rating_example(
-        '42', '543', 4.0, 881250949, tf_examples.movie_features(title, ['Drama', 'Romance']),
+        user_id, movie_id, rating, timestamp,
+        tf_examples.movie_features(title, ['Drama', 'Romance']),
         tf_examples.user_features('F', 25, 'writer', '94043', 27))
     expected = tf.train.Example(features=tf.train.Features(feature={
-        'user_id': _bytes_feature('42'), 'movie_id': _bytes_feature('543'),
+        'user_id': _bytes_feature(user_id), 'movie_id': _bytes_feature(movie_id),
         'movie_title': _bytes_feature(title),
         'movie_genres': _bytes_feature('Drama', 'Romance'),
-        'user_rating': tf.train.Feature(float_list=tf.train.FloatList(value=[4.0])),
-        'timestamp': tf.train.Feature(int64_list=tf.train.Int64List(value=[881250949])),
+        'user_rating': tf.train.Feature(float_list=tf.train.FloatList(value=[rating])),
+        'timestamp': tf.train.Feature(int64_list=tf.train.Int64List(value=[timestamp])),
         'user_gender': _bytes_feature('F'),
         'bucketized_user_age': tf.train.Feature(int64_list=tf.train.Int64List(value=[25])),
         'raw_user_age': tf.train.Feature(int64_list=tf.train.Int64List(value=[27])),
