@@ -94,6 +94,7 @@ VOCABULARY_OF = {
 # of training ratings (the vocabulary is ordered by frequency), likewise a movie.
 USER_ACTIVITY_BUCKET = 'user_activity_bucket'
 MOVIE_POPULARITY_BUCKET = 'movie_popularity_bucket'
+TRANSFORMED_SLICES = (USER_ACTIVITY_BUCKET, MOVIE_POPULARITY_BUCKET)
 # Upper bounds of the buckets, as fractions of the vocabulary, most frequent first.
 FREQUENCY_RANK_BUCKETS = ((0.1, b'top 10%'), (0.5, b'10-50%'), (1.0, b'bottom 50%'))
 UNSEEN_BUCKET = b'unseen in training'

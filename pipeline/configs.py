@@ -65,8 +65,7 @@ EVAL_BATCH_SIZE = 4096
 # Raw features, and two that Transform derives for this (models/preprocessing.py). A release
 # without user demographics has no user_gender or bucketized_user_age: TFMA then makes no
 # slice of them, and the report shows the slices there are.
-SLICES = (features.USER_GENDER, features.BUCKETIZED_USER_AGE, features.USER_ACTIVITY_BUCKET,
-          features.MOVIE_POPULARITY_BUCKET)
+SLICES = (features.USER_GENDER, features.BUCKETIZED_USER_AGE, *features.TRANSFORMED_SLICES)
 
 # Beam's local runner, named: the default DirectRunner first tries Beam's Prism runner, which
 # it downloads from GitHub at run time, and falls back to FnApiRunner when that fails.

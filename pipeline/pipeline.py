@@ -75,13 +75,20 @@ def eval_config(rmse_upper_bound: Optional[float], rmse_min_improvement: float,
                 lower_bound={'value': rmse_min_improvement}))))
 
     def model_spec(name, signature, is_baseline):
-        # transform_features gives TFMA the activity and popularity buckets to slice by.
+        # The candidate's transform_features gives TFMA the activity and popularity buckets
+        # to slice by. Not the baseline's: TFMA slices by the union of both models' features,
+        # so an example whose bucket differs between the two models would count in two
+        # slices. Yet the baseline needs some output there, without them: TFMA stores a
+        # lone model's outputs without its name, and then finds none for either model.
+        # serving_default's rating is one that every pushed model has.
         # tf_generic: TFMA calls only the SavedModel's signatures, so it need not revive the
         # Keras model (it would, twice, only to learn that it is Keras).
         return tfma.ModelSpec(name=name, signature_name=signature, is_baseline=is_baseline,
                               label_key=features.LABEL, prediction_key=rmse_metric.PREDICTION_KEY,
                               model_type='tf_generic',
-                              preprocessing_function_names=[signatures.TRANSFORM_FEATURES],
+                              preprocessing_function_names=[
+                                  signatures.SERVING_DEFAULT if is_baseline
+                                  else signatures.TRANSFORM_FEATURES],
                               inference_batch_size=batch_size)
 
     return tfma.EvalConfig(

@@ -131,16 +131,31 @@ def artifacts(tmp_path_factory):
     return examples, model
 
 
-def evaluate(artifacts, workdir, rmse_upper_bound):
+@pytest.fixture(scope='module')
+def blessed_model(tmp_path_factory):
+    """A last blessed model that learnt from two of the four users: to it the other two are
+    unseen in training, so their activity buckets differ from the candidate's."""
+    workdir = tmp_path_factory.mktemp('blessed')
+    rows = [row for row in data.half_star_rows() if row[features.USER_ID] in ([b'10'], [b'11'])]
+    transform_output = data.run_transform(str(workdir / 'transform'), rows, data.HALF_STARS)
+    model = standard_artifacts.Model()
+    model.uri = str(workdir / 'model')
+    data.save_serving_model(transform_output, os.path.join(model.uri, 'Format-Serving'),
+                            raw_rows=rows, epochs=1)
+    return model
+
+
+def evaluate(artifacts, workdir, rmse_upper_bound, blessed_model=None):
     """Runs the Evaluator; returns (blessed, the gate's reason, the evaluation)."""
     examples, model = artifacts
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = str(workdir / 'evaluation'), str(workdir / 'blessing')
     config = pipeline_module.eval_config(rmse_upper_bound, configs.RMSE_MIN_IMPROVEMENT,
                                          configs.SLICES, 64)
+    baseline = {'baseline_model': [blessed_model]} if blessed_model else {}
     evaluator_executor.Executor(evaluator_executor.Executor.Context(
         beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS), tmp_dir=str(workdir))).Do(
-        {'examples': [examples], 'model': [model]},
+        {'examples': [examples], 'model': [model], **baseline},
         {'evaluation': [evaluation], 'blessing': [blessing]},
         {'eval_config': json_format.MessageToJson(config),
          'example_splits': json.dumps([features.TEST_SPLIT])})
@@ -169,3 +184,18 @@ def test_a_model_worse_than_the_bias_baseline_is_not_blessed(artifacts, tmp_path
     assert reason == (f'blessed: test RMSE {fixed.rmse:.4f} is within the bound 10, and there '
                       'was no blessed model to beat')
     assert gate.gate(fixed).bias_baseline_rmse == pytest.approx(result.bias_baseline_rmse)
+
+
+@pytest.mark.e2e
+def test_with_a_blessed_model_each_example_is_in_one_slice_per_feature(artifacts, blessed_model,
+                                                                       tmp_path):
+    _, _, result = evaluate(artifacts, tmp_path, None, blessed_model)
+    assert result.baseline_rmse is not None
+    whole = next(s for s in result.slices if s.key == ())
+    assert whole.count == len(data.half_star_rows())
+    # By the candidate's buckets alone: had TFMA also sliced by the blessed model's, the
+    # users it never saw would count in 'unseen in training' as well as in their own.
+    for feature in features.TRANSFORMED_SLICES:
+        by_feature = [s for s in result.slices if s.key and s.key[0][0] == feature]
+        assert by_feature, f'no {feature} slices with a blessed model'
+        assert sum(s.count for s in by_feature) == whole.count, feature
