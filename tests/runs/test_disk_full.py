@@ -64,7 +64,7 @@ def test_full_during_the_example_gen_then_remounted_bigger(tmp_path, capfd):
         written = [line for line in edges.lines(err) if line.startswith('The run stopped')]
         split = re.search(r'WriteSplit\[(\w+)\]', written[0]) if written else None
         assert split and split.group(1) in ('train', 'eval', 'test'), err
-        what = (f'its outputs (Beam step WriteSplit[{split.group(1)}]/Write/Write/WriteImpl/'
+        what = (f'its outputs (Beam step WriteSplit[{split.group(1)}]/Write/WriteImpl/'
                 'WriteBundles)')
         assert_one_line_and_no_traceback(err, full_line(output_dir, record.EXAMPLE_GEN, what))
         assert_report_written_or_skipped_in_one_line(output_dir, out, err)
