@@ -18,12 +18,11 @@ import glob
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import in_turns
 
 
 def run_once(data_dir: str) -> dict:
@@ -60,7 +59,7 @@ def run_once(data_dir: str) -> dict:
 
 
 def synthetic_folder(work_dir: str, ratings: int, data_format: str) -> str:
-    sys.path.insert(0, CHECKOUT)
+    sys.path.insert(0, in_turns.CHECKOUT)
     from datasets import synthetic
     directory = os.path.join(work_dir, f'{data_format}-{ratings}-ratings')
     return synthetic.write_grouplens(directory, ratings, seed=42, data_format=data_format)
@@ -76,34 +75,21 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir', default=os.path.join(tempfile.gettempdir(),
                                                            'example-gen-speed'),
                         help='Where synthetic files are written and kept.')
-    parser.add_argument('--checkout', action='append',
-                        help='A checkout whose code to time (repeatable; default: this one).')
-    parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--once', action='store_true', help=argparse.SUPPRESS)
+    in_turns.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.once:
         print(json.dumps(run_once(args.data_dir)))
         return 0
     data_dir = (os.path.abspath(args.data_dir) if args.data_dir else
                 synthetic_folder(args.work_dir, args.synthetic, args.synthetic_format))
-    checkouts = [os.path.abspath(c) for c in args.checkout or [CHECKOUT]]
-    rounds = {checkout: [] for checkout in checkouts}
-    for _ in range(args.rounds):
-        for checkout in checkouts:
-            # This file, run with the checkout's code first on the path.
-            env = dict(os.environ, TF_USE_LEGACY_KERAS='1', PYTHONPATH=os.pathsep.join(
-                [checkout, CHECKOUT, os.environ.get('PYTHONPATH', '')]))
-            result = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), '--once', '--data-dir', data_dir],
-                cwd=checkout, env=env, capture_output=True, text=True)
-            if result.returncode:
-                sys.stderr.write(result.stderr[-3000:])
-                return result.returncode
-            rounds[checkout].append(json.loads(result.stdout.strip().splitlines()[-1]))
-            last = rounds[checkout][-1]
-            print(f'{checkout}: {last["seconds"]:.1f} s, '
-                  f'{last["examples"] / last["seconds"]:,.0f} rows/s', flush=True)
-    for checkout, results in rounds.items():
+
+    def show(checkout, line):
+        result = json.loads(line)
+        print(f'{checkout}: {result["seconds"]:.1f} s, '
+              f'{result["examples"] / result["seconds"]:,.0f} rows/s', flush=True)
+
+    for checkout, lines in in_turns.run(__file__, ['--data-dir', data_dir], args, show).items():
+        results = [json.loads(line) for line in lines]
         seconds = [r['seconds'] for r in results]
         median = statistics.median(seconds)
         print(json.dumps({'checkout': checkout, 'data_dir': data_dir, 'seconds': seconds,

@@ -16,12 +16,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import in_turns
 
 
 def replay(output_dir: str) -> float:
@@ -61,31 +60,16 @@ def replay(output_dir: str) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--output-dir', required=True, help="A finished local run's dir.")
-    parser.add_argument('--checkout', action='append',
-                        help='A checkout whose code to time (repeatable; default: this one).')
-    parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--once', action='store_true', help=argparse.SUPPRESS)
+    in_turns.add_arguments(parser)
     args = parser.parse_args(argv)
     output_dir = os.path.abspath(args.output_dir)
     if args.once:
         print(replay(output_dir))
         return 0
-    checkouts = [os.path.abspath(c) for c in args.checkout or [CHECKOUT]]
-    seconds = {checkout: [] for checkout in checkouts}
-    for _ in range(args.rounds):
-        for checkout in checkouts:
-            # This file, run with the checkout's code first on the path.
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-                [checkout, CHECKOUT, os.environ.get('PYTHONPATH', '')]))
-            result = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), '--once', '--output-dir',
-                 output_dir], cwd=checkout, env=env, capture_output=True, text=True)
-            if result.returncode:
-                sys.stderr.write(result.stderr[-3000:])
-                return result.returncode
-            seconds[checkout].append(float(result.stdout.split()[-1]))
-            print(f'{checkout}: run_fn {seconds[checkout][-1]:.2f} s', flush=True)
-    for checkout, times in seconds.items():
+    lines = in_turns.run(__file__, ['--output-dir', output_dir], args, lambda checkout, line:
+                         print(f'{checkout}: run_fn {float(line):.2f} s', flush=True))
+    for checkout, rounds in lines.items():
+        times = [float(line) for line in rounds]
         print(json.dumps({'checkout': checkout, 'run_fn_s': times,
                           'median_s': statistics.median(times)}))
     return 0
