@@ -2,13 +2,16 @@
 
     python benchmarks/evaluator_speed.py --output-dir output
     python benchmarks/evaluator_speed.py --output-dir output --with-baseline --profile ev.prof
+    python benchmarks/evaluator_speed.py --output-dir output --per-example
 
 Runs TFX's Evaluator executor, in this process, on the run's newest ExampleGen examples
 (the test split) and Trainer model, with the pipeline's eval_config and Beam arguments.
 --with-baseline also passes the same model as the last blessed one, so that both model
 specs (the candidate's `evaluate`, the baseline's `serving_default`) are scored, as in
-every run after the first blessing. --profile writes cProfile statistics of the run, to
-read with `python -m pstats`. Prints the metrics and, as its last line, a JSON line.
+every run after the first blessing. --per-example replaces the pipeline's batched slicing
+(components/evaluator_extractors.py) with TFMA's own, to compare the two in one checkout.
+--profile writes cProfile statistics of the run, to read with `python -m pstats`. Prints
+the metrics and, as its last line, a JSON line.
 """
 import os
 
@@ -79,6 +82,9 @@ def main(argv=None) -> int:
                         help='Score the same model as the last blessed one, too.')
     parser.add_argument('--limit', type=int,
                         help='Evaluate only the first N test rows (a copy of them).')
+    parser.add_argument('--per-example', action='store_true',
+                        help="TFMA's own per-example slicing, not the pipeline's batched one "
+                             '(components/evaluator_extractors.py), to compare the two.')
     parser.add_argument('--profile', help='Write cProfile statistics to this file.')
     parser.add_argument('--metrics-out',
                         help='Write every metric of every model and slice to this JSON file, '
@@ -89,6 +95,7 @@ def main(argv=None) -> int:
     from tfx.components.evaluator import executor as evaluator_executor
     from tfx.types import artifact_utils, standard_artifacts
 
+    from components import evaluator_extractors
     from models import features
     from pipeline import configs
     from pipeline import pipeline as pipeline_module
@@ -114,10 +121,13 @@ def main(argv=None) -> int:
     executor = evaluator_executor.Executor(evaluator_executor.Executor.Context(
         beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS), tmp_dir=workdir))
 
+    properties = {'eval_config': json_format.MessageToJson(config),
+                  'example_splits': json.dumps([features.TEST_SPLIT])}
+    if not args.per_example:
+        properties['module_path'] = evaluator_extractors.__name__
+
     def run():
-        executor.Do(inputs, {'evaluation': [evaluation], 'blessing': [blessing]},
-                    {'eval_config': json_format.MessageToJson(config),
-                     'example_splits': json.dumps([features.TEST_SPLIT])})
+        executor.Do(inputs, {'evaluation': [evaluation], 'blessing': [blessing]}, properties)
 
     started = time.perf_counter()
     if args.profile:
@@ -133,7 +143,8 @@ def main(argv=None) -> int:
             json.dump(all_metrics(evaluation.uri), out, indent=1, sort_keys=True)
     print(json.dumps({'test_rows': rows, 'seconds': round(seconds, 1),
                       'rows_per_second': round(rows / seconds),
-                      'with_baseline': args.with_baseline, 'rmse': result.rmse,
+                      'with_baseline': args.with_baseline, 'per_example': args.per_example,
+                      'rmse': result.rmse,
                       'bias_baseline_rmse': result.bias_baseline_rmse}))
     return 0
 

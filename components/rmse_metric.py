@@ -119,26 +119,44 @@ def _spec_keys(eval_config, model_name: str):
     return '', ''
 
 
-def _scalar(value) -> Optional[float]:
-    """The value of a one-element array or a number; None for anything else."""
+def _ratings(value) -> Optional[np.ndarray]:
+    """The values of an example's or a batch's one-rating array, flat; None for anything
+    else."""
     if isinstance(value, np.ndarray):
-        return float(value.reshape(-1)[0]) if value.size == 1 else None
+        return value.reshape(-1).astype(np.float64) if value.size else None
     if isinstance(value, (float, int, np.floating, np.integer)):
-        return float(value)
+        return np.array([value], dtype=np.float64)
     return None
+
+
+def sums_arrays(eval_config) -> bool:
+    """Whether TFMA may hand this config's metrics extracts of many examples (a slice of a
+    batch, components/evaluator_extractors.py): all of them are this module's, unweighted, of one
+    output, so that each reads one label and one rating per example and sums arrays."""
+    names = {RootMeanSquaredError.__name__, BiasBaselineImprovement.__name__}
+    options = eval_config.options
+    return (options.HasField('include_default_metrics')
+            and not options.include_default_metrics.value
+            and all(not spec.example_weight_key and not spec.example_weight_keys
+                    for spec in eval_config.model_specs)
+            and all(not spec.output_names and not spec.example_weights.weighted
+                    and not spec.HasField('binarize') and not spec.HasField('aggregate')
+                    and all(metric.module == __name__ and metric.class_name in names
+                            for metric in spec.metrics)
+                    for spec in eval_config.metrics_specs))
 
 
 class _ErrorCombiner(beam.CombineFn):
     """Accumulates [weighted squared error, weighted absolute error, weight, examples,
     the bias baseline's weighted squared error, its weight].
 
-    TFMA calls add_input once per example and slice (the whole split and each slicing
-    feature's), so its cost is most of the Evaluator's. TFMA's general
+    TFMA calls add_input once per extract and slice: one example, or with
+    components/evaluator_extractors.py a slice of a batch. TFMA's general
     metric_util.to_label_prediction_example_weight, which handles multi-class, top-k and
-    weighted metrics, took about a millisecond a call on this machine type; an example of
-    this model has one label and one rating per model, which add_input reads directly
-    (`_direct`) and hands any other shape to TFMA's general function. Both give the same
-    errors; tests/components/test_rmse_metric.py compares them.
+    weighted metrics, took about a millisecond per example on this machine type; an example
+    of this model has one label and one rating per model, which add_input reads directly as
+    arrays (`_direct`) and hands any other shape to TFMA's general function. Both give the
+    same errors; tests/components/test_rmse_metric.py compares them.
     """
 
     def __init__(self, keys, eval_config, aggregation_type, class_weights, example_weighted):
@@ -165,7 +183,8 @@ class _ErrorCombiner(beam.CombineFn):
             sub_key=self.keys.rmse.sub_key)
 
     def _direct(self, element):
-        """(label, rating, the bias baseline's rating or None) of a one-rating example, as
+        """(labels, ratings, the bias baseline's ratings or None) of an extract of one
+        rating per example, one example or a slice of a batch, as
         to_label_prediction_example_weight would find them; None for any other shape."""
         model_name = self.keys.rmse.model_name
         label = element.get('labels')
@@ -183,28 +202,28 @@ class _ErrorCombiner(beam.CombineFn):
             baseline = predictions.get(BIAS_BASELINE_PREDICTION_KEY)
         else:
             rating, baseline = predictions, None
-        label, rating = _scalar(label), _scalar(rating)
-        if label is None or rating is None:
+        label, rating = _ratings(label), _ratings(rating)
+        if label is None or rating is None or label.size != rating.size:
             return None
         if baseline is not None:
-            baseline = _scalar(baseline)
-            if baseline is None:
+            baseline = _ratings(baseline)
+            if baseline is None or baseline.size != label.size:
                 return None
         return label, rating, baseline
 
     def add_input(self, accumulator: List[float], element) -> List[float]:
         direct = self._direct(element) if self._direct_ok else None
         if direct is not None:
-            label, rating, baseline = direct
-            error = label - rating
-            accumulator[0] += error * error
-            accumulator[1] += abs(error)
-            accumulator[2] += 1.0
-            if baseline is not None:
-                baseline_error = label - baseline
-                accumulator[4] += baseline_error * baseline_error
-                accumulator[5] += 1.0
-            accumulator[3] += 1
+            labels, ratings, baselines = direct
+            errors = labels - ratings
+            accumulator[0] += float(errors @ errors)
+            accumulator[1] += float(np.abs(errors).sum())
+            accumulator[2] += float(errors.size)
+            if baselines is not None:
+                baseline_errors = labels - baselines
+                accumulator[4] += float(baseline_errors @ baseline_errors)
+                accumulator[5] += float(errors.size)
+            accumulator[3] += errors.size
             return accumulator
         return self._add_input_generally(accumulator, element)
 

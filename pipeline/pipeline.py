@@ -8,7 +8,7 @@ from tfx.dsl.components.common.resolver import ResolverStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 
-from components import rmse_metric
+from components import evaluator_extractors, rmse_metric
 from components.anomaly_gate import AnomalyGate
 from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import baseline_resolver
@@ -224,6 +224,8 @@ def create_pipeline(
         example_splits=[features.TEST_SPLIT],
         eval_config=eval_config(rmse_upper_bound, rmse_min_improvement, slices,
                                 eval_batch_size),
+        # Its custom_extractors slice whole batches, where TFMA's would slice per example.
+        module_path=evaluator_extractors.__name__,
     ).with_id('Evaluator')
     # TFX's Pusher, but a version appears only once it is completely copied; the id stays
     # 'Pusher', as MLMD, the run summary and the Kubeflow task know it.

@@ -6,8 +6,8 @@ dotted path ('models.ranking.trainer.run_fn'), which says where the code is, not
 is: edit models/ranking/model.py, rerun, and TFX would serve the old model from the cache.
 (A module_file is packaged and hashed, but breaks an offline Kubeflow compile.) A hash of
 the sources, passed as a property, makes an edited model a new execution. The Evaluator's
-metric (components/rmse_metric.py) is named the same way and has no such property: after editing
-it, rerun with --no-cache.
+metric and extractors (components/rmse_metric.py, evaluator_extractors.py) are named the same
+way and have no such property: after editing them, rerun with --no-cache.
 """
 import hashlib
 import os

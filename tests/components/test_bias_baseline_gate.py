@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_artifacts
 
+from components import evaluator_extractors
 from components import rmse_metric as metrics
 from models import features
 from models.ranking import signatures
@@ -145,8 +146,9 @@ def blessed_model(tmp_path_factory):
     return model
 
 
-def evaluate(artifacts, workdir, rmse_upper_bound, blessed_model=None):
-    """Runs the Evaluator; returns (blessed, the gate's reason, the evaluation)."""
+def evaluate(artifacts, workdir, rmse_upper_bound, blessed_model=None, per_example=False):
+    """Runs the Evaluator as the pipeline configures it (or with TFMA's own per-example
+    slicing); returns (blessed, the gate's reason, the evaluation)."""
     examples, model = artifacts
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = str(workdir / 'evaluation'), str(workdir / 'blessing')
@@ -158,7 +160,8 @@ def evaluate(artifacts, workdir, rmse_upper_bound, blessed_model=None):
         {'examples': [examples], 'model': [model], **baseline},
         {'evaluation': [evaluation], 'blessing': [blessing]},
         {'eval_config': json_format.MessageToJson(config),
-         'example_splits': json.dumps([features.TEST_SPLIT])})
+         'example_splits': json.dumps([features.TEST_SPLIT]),
+         **({} if per_example else {'module_path': evaluator_extractors.__name__})})
     result = results.read_evaluation(evaluation)
     return bool(blessing.get_int_custom_property('blessed')), gate.reason(result), result
 
@@ -199,3 +202,21 @@ def test_with_a_blessed_model_each_example_is_in_one_slice_per_feature(artifacts
         by_feature = [s for s in result.slices if s.key and s.key[0][0] == feature]
         assert by_feature, f'no {feature} slices with a blessed model'
         assert sum(s.count for s in by_feature) == whole.count, feature
+
+
+@pytest.mark.e2e
+def test_batched_slicing_gives_tfmas_per_example_results(artifacts, blessed_model, tmp_path):
+    batched = evaluate(artifacts, tmp_path / 'batched', None, blessed_model)[2]
+    per_example = evaluate(artifacts, tmp_path / 'per_example', None, blessed_model,
+                           per_example=True)[2]
+    def by_key(evaluation):
+        return sorted(evaluation.slices, key=lambda s: repr(s.key))
+
+    assert len(batched.slices) > 1
+    assert [(s.key, s.count) for s in by_key(batched)] == \
+        [(s.key, s.count) for s in by_key(per_example)]
+    for ours, tfmas in zip(by_key(batched), by_key(per_example)):
+        assert (ours.rmse, ours.rmse_diff, ours.bias_baseline_rmse) == pytest.approx(
+            (tfmas.rmse, tfmas.rmse_diff, tfmas.bias_baseline_rmse), abs=1e-9)
+    assert (batched.rmse, batched.baseline_rmse, batched.bias_baseline_rmse) == pytest.approx(
+        (per_example.rmse, per_example.baseline_rmse, per_example.bias_baseline_rmse), abs=1e-9)

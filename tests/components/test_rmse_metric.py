@@ -108,13 +108,27 @@ def test_the_direct_reading_gives_tfmas_general_values():
         assert 0.8 < direct[combiner.keys.rmse] < 1.0
 
 
+def test_a_slice_of_a_batch_counts_as_its_examples():
+    """components/evaluator_extractors.py hands the combiner several examples in one extract."""
+    [computation] = metrics.RootMeanSquaredError().computations(eval_config=EVAL_CONFIG)
+    combiner = computation.combiner
+    accumulator = combiner.create_accumulator()
+    for rows in (slice(0, 2), slice(2, 5)):
+        accumulator = combiner.add_input(accumulator, tfma.metrics.StandardMetricInputs(
+            labels=LABELS[rows].reshape(-1, 1), predictions=PREDICTIONS[rows].reshape(-1, 1),
+            example_weights=None))
+    output = {key.name: value for key, value in combiner.extract_output(accumulator).items()}
+    assert output == combine(metrics.RootMeanSquaredError())
+
+
 def test_other_shapes_are_left_to_tfmas_general_reading():
     [computation] = metrics.RootMeanSquaredError().computations(eval_config=EVAL_CONFIG)
     combiner = computation.combiner
-    two_ratings = tfma.metrics.StandardMetricInputs(
-        labels=np.array([3.0, 4.0]), predictions=np.array([2.0, 4.5]),
+    # An output that the spec's prediction_key does not name, under a key TFMA knows.
+    other_output = tfma.metrics.StandardMetricInputs(
+        labels=np.array([3.0]), predictions={'predictions': np.array([2.0])},
         example_weights=np.array([1.0]))
-    assert combiner._direct(two_ratings) is None
+    assert combiner._direct(other_output) is None
     output = combiner.extract_output(combiner.add_input(combiner.create_accumulator(),
-                                                        two_ratings))
-    assert np.isclose(output[combiner.keys.rmse], np.sqrt((1.0 + 0.25) / 2))
+                                                        other_output))
+    assert np.isclose(output[combiner.keys.rmse], 1.0)
