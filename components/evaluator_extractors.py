@@ -33,7 +33,7 @@ import pyarrow as pa
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.extractors import slice_key_extractor, unbatch_extractor
-from tensorflow_model_analysis.slicer import slicer_lib
+from tensorflow_model_analysis.slicer import slice_accessor, slicer_lib
 from tensorflow_model_analysis.utils import util
 
 from components import rmse_metric
@@ -101,10 +101,14 @@ def merged_inputs(extracts: List[dict]) -> Iterator[dict]:
 
 def slices_batches(eval_config: tfma.EvalConfig) -> bool:
     """Whether SliceBatches can stand in for TFMA's slicing: every metric is one that sums
-    arrays, no example is weighted, no slice is counted for a size limit, and every slicing
-    spec names whole features."""
+    arrays, no example is weighted, no confidence interval resamples examples, no slice is
+    counted for a size limit, and every slicing spec names whole features."""
+    if eval_config is None:
+        return False
     options = eval_config.options
     return (rmse_metric.sums_arrays(eval_config)
+            # Bootstrap and jackknife resample extracts, which would be slices, not examples.
+            and not options.compute_confidence_intervals.value
             and options.min_slice_size.value <= 1
             and not any(spec.query_key for spec in eval_config.metrics_specs)
             and not eval_config.cross_slicing_specs
@@ -126,10 +130,12 @@ class SliceBatchFn(beam.DoFn):
     def __init__(self, eval_config: tfma.EvalConfig):
         self._model_names = [spec.name for spec in eval_config.model_specs]
         specs = eval_config.slicing_specs or [tfma.SlicingSpec()]
-        self._specs = [tuple(sorted(spec.feature_keys)) for spec in specs]
+        self._specs = [tuple(sorted(set(spec.feature_keys))) for spec in specs]
 
     def process(self, batch) -> Iterator[dict]:
-        rows = batch_size(batch)
+        rows = util.batch_size(batch)
+        if not rows:
+            return
         for slice_key, in_slice in slice_masks(batch, self._specs, self._model_names,
                                                rows).items():
             extract = {key: take(batch[key], in_slice, rows)
@@ -137,18 +143,6 @@ class SliceBatchFn(beam.DoFn):
             extract[constants.SLICE_KEY_TYPES_KEY] = slicer_lib.slice_keys_to_numpy_array(
                 [slice_key])
             yield extract
-
-
-def batch_size(batch) -> int:
-    """The number of examples in a batched extract: rows of its Arrow record batch, or of
-    its labels."""
-    record_batch = batch.get(constants.ARROW_RECORD_BATCH_KEY)
-    if record_batch is not None:
-        return record_batch.num_rows
-    labels = batch[constants.LABELS_KEY]
-    while isinstance(labels, Mapping):
-        labels = next(iter(labels.values()))
-    return len(labels)
 
 
 def slice_masks(batch, specs: List[Tuple[str, ...]], model_names: List[str],
@@ -189,26 +183,33 @@ def value_masks(batch, key: str, model_names: List[str], rows: int) -> Dict[obje
     if not found:
         raw = batch.get(constants.FEATURES_KEY) or {}
         found = [raw[key]] if raw.get(key) is not None else []
-    masks: Dict[object, np.ndarray] = {}
-    for column in found:
-        for value, mask in _column_value_masks(column, rows).items():
-            value = slice_value(value, key)
-            masks[value] = masks[value] | mask if value in masks else mask
-    return masks
+    return {slice_value(value, key): mask
+            for value, mask in _pooled_value_masks(found, rows).items()}
 
 
-def _column_value_masks(column, rows: int) -> Dict[object, np.ndarray]:
-    """{value: rows that have it} of one batched column: a dense array at NumPy speed,
-    anything else (sparse, ragged, ...) split per example by TFMA."""
-    if isinstance(column, np.ndarray) and column.ndim >= 1 and len(column) == rows:
-        per_row = column.reshape(rows, -1)
+def _dense(column, rows: int) -> bool:
+    return (isinstance(column, np.ndarray) and column.ndim >= 1 and len(column) == rows
+            and not (column.dtype == object and any(value is None for value in column.flat)))
+
+
+def _pooled_value_masks(columns: list, rows: int) -> Dict[object, np.ndarray]:
+    """{value: rows that have it} of a feature's batched columns (one per model that has
+    it), each example's values pooled as TFMA concatenates them: dense arrays at NumPy
+    speed, anything else (sparse, ragged, nulls) split per example as TFMA splits it."""
+    if not columns or rows == 0:
+        return {}
+    if all(_dense(column, rows) for column in columns):
+        per_row = np.concatenate([column.reshape(rows, -1) for column in columns], axis=1)
         if per_row.shape[1] == 1:
             values, inverse = np.unique(per_row[:, 0], return_inverse=True)
             return {value: inverse == index for index, value in enumerate(values.tolist())}
         return {value: (per_row == value).any(axis=1) for value in np.unique(per_row).tolist()}
+    per_example = util.split_extracts({str(i): column for i, column in enumerate(columns)})
     masks: Dict[object, np.ndarray] = {}
-    for row, example in enumerate(util.split_extracts({'column': column})):
-        for value in np.unique(np.asarray(example.get('column', [])).reshape(-1)).tolist():
+    for row, example in enumerate(per_example):
+        accessor = slice_accessor.SliceAccessor(
+            [{'column': value} for value in example.values()])
+        for value in accessor.get('column') if accessor.has_key('column') else ():
             masks.setdefault(value, np.zeros(rows, dtype=bool))[row] = True
     return masks
 
@@ -225,13 +226,15 @@ def slice_value(value, key: str):
 
 
 def take(value, mask: np.ndarray, rows: int):
-    """The masked rows of a batched extract's value (arrays, dicts of them); anything
+    """The masked rows of a batched extract's value (arrays, dicts of them); a value
     without a batch dimension as it is."""
     if isinstance(value, Mapping):
         return {key: take(item, mask, rows) for key, item in value.items()}
     if isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == rows:
         return value[mask]
-    if isinstance(value, list) and len(value) == rows:
-        return [item for item, keep in zip(value, mask) if keep]
-    return value
-
+    if value is None or isinstance(value, (np.ndarray, float, int, np.number)) and \
+            np.size(value) == 1:
+        return value
+    raise ValueError(f'A label, prediction or weight of type {type(value).__name__} cannot be '
+                     f'cut into slices by rows; give the model dense outputs of one value per '
+                     f'example, or leave the Evaluator without module_path.')

@@ -156,7 +156,9 @@ class _ErrorCombiner(beam.CombineFn):
     weighted metrics, took about a millisecond per example on this machine type; an example
     of this model has one label and one rating per model, which add_input reads directly as
     arrays (`_direct`) and hands any other shape to TFMA's general function. Both give the
-    same errors; tests/components/test_rmse_metric.py compares them.
+    same errors; tests/components/test_rmse_metric.py compares them. The general reading
+    counts an extract as one example: only TFMA's per-example extracts reach it, since
+    batched ones hold one rating per example.
     """
 
     def __init__(self, keys, eval_config, aggregation_type, class_weights, example_weighted):

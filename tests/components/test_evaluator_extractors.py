@@ -126,6 +126,28 @@ def test_crosses_missing_features_and_repeated_specs():
     assert not any(key == 'occupation' for slice_key in slices for key, _ in slice_key)
 
 
+def test_sparse_features_nulls_and_types_pooled_over_models():
+    models = (tfma.CANDIDATE_KEY, tfma.BASELINE_KEY)
+    tags = types.SparseTensorValue(
+        values=np.array([b'x', b'y', b'x'], dtype=object),
+        indices=np.array([[0, 0], [3, 0], [3, 1]]), dense_shape=np.array([ROWS, 2]))
+    nulls = np.array([None] * ROWS, dtype=object)
+    transformed = {tfma.CANDIDATE_KEY: {'b': np.array([1, 2, 1, 2, 1, 2])},
+                   tfma.BASELINE_KEY: {'b': np.array([1.0, 2.0, 1.0, 2.0, 1.0, 3.0])}}
+    slices = same_as_tfma(batch({'tags': tags, 'nothing': nulls}, transformed=transformed,
+                                models=models),
+                          config(('tags',), ('nothing',), ('b',), ('b', 'b'), models=models))
+    assert slices[(('tags', 'x'),)] == [0, 3]
+    assert all(type(value) is float for slice_key in slices for key, value in slice_key
+               if key == 'b')  # an int and a float model: TFMA's pooled array is float
+
+
+def test_an_empty_batch_has_no_slices():
+    empty = {constants.FEATURES_KEY: {'age': np.zeros(0, dtype=np.int64)},
+             constants.LABELS_KEY: np.zeros((0, 1)), constants.PREDICTIONS_KEY: np.zeros((0, 1))}
+    assert list(evaluator_extractors.SliceBatchFn(config((), ('age',))).process(empty)) == []
+
+
 def test_the_pipelines_config_slices_batches_and_others_keep_tfmas_extractors():
     pipeline_config = pipeline_module.eval_config(None, configs.RMSE_MIN_IMPROVEMENT,
                                                   configs.SLICES, 64)
@@ -139,7 +161,10 @@ def test_the_pipelines_config_slices_batches_and_others_keep_tfmas_extractors():
     by_value = tfma.EvalConfig()
     by_value.CopyFrom(pipeline_config)
     by_value.slicing_specs.add(feature_values={'user_gender': 'F'})
-    for other in (weighted, keras_too, by_value):
+    intervals = tfma.EvalConfig()
+    intervals.CopyFrom(pipeline_config)
+    intervals.options.compute_confidence_intervals.value = True
+    for other in (weighted, keras_too, by_value, intervals, None):
         assert not evaluator_extractors.slices_batches(other)
 
 
