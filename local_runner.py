@@ -4,7 +4,9 @@
 
 Everything a run writes goes under --output-dir: the pipeline root, metadata.sqlite, the
 served model (serving_model/<version>/), run_summary.json and the report. A run holds the
-lock <output-dir>/.lock throughout, so a second run into the same dir refuses to start.
+lock <output-dir>/.lock throughout, so a second run into the same dir refuses to start. The
+same command again, with nothing changed, prints the last run's verdict without importing TFX
+(runs/up_to_date.py).
 
 Exit codes: 0 when the run completed, blessed or not; 1 when the data or a component
 failed, the disk filled up, the output dir cannot hold a run or its metadata.sqlite is

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from components.movielens import contract
 from components.movielens.errors import BadInputError
 from pipeline import configs, flags
-from runs import disk_full, interrupts, lock, store
+from runs import disk_full, interrupts, lock, store, up_to_date
 from runs import output_dir as output_dir_module
 from runs.output_dir import OutputDir
 
@@ -44,8 +44,8 @@ def resolve_data(args: argparse.Namespace, output_dir: OutputDir) -> Data:
     """The data the ExampleGen reads: a given path, synthetic files, or the download cache."""
     if args.source == flags.SYNTHETIC:
         from datasets import synthetic
-        directory = output_dir.synthetic_data(
-            f'{args.synthetic_format}-{args.synthetic_ratings}-ratings-seed{args.seed}')
+        directory = output_dir.synthetic_data(args.synthetic_format, args.synthetic_ratings,
+                                              args.seed)
         synthetic.write_grouplens(directory, args.synthetic_ratings, seed=args.seed,
                                   data_format=args.synthetic_format)
         return Data(args.source, directory)
@@ -99,6 +99,10 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
     with interrupts.raised_as_exceptions() as catcher:
         try:
             with lock.exclusive_run(output_dir.lock):
+                last_run = up_to_date.last_run(args, output_dir)
+                if last_run is not None:
+                    return _nothing_changed(output_dir, last_run)
+                up_to_date.forget(output_dir)
                 return _run(args, output_dir, own_process, catcher)
         except lock.OutputDirBusy as busy:
             print(f'error: {busy}', file=sys.stderr)
@@ -189,7 +193,29 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
     print(f'Summary written to {output_dir.summary}')
     print_verdict(run_summary)
     interrupted = write_report(output_dir, run_summary=run_summary)
-    return interrupted.exit_code if interrupted else EXIT_OK
+    if interrupted:
+        return interrupted.exit_code
+    try:
+        up_to_date.record(args, output_dir)
+    except OSError as error:  # the next run then goes through TFX's cache
+        print(f'warning: {output_dir.up_to_date} was not written ({error.strerror or error})',
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _nothing_changed(output_dir: OutputDir, last_run: Dict) -> int:
+    """What a rerun with nothing changed prints: the last run's verdict."""
+    ended = last_run.pop('ended', None)
+    when = (f" that ended {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ended))}"
+            if isinstance(ended, (int, float)) else '')
+    print(f'Up to date: nothing ran. The data, the code, the settings and {output_dir.path} '
+          f'are as the run{when} left them (--no-cache runs every component again).')
+    print(f'Its summary: {output_dir.summary}')
+    print_verdict(last_run, earlier=True)
+    report = os.path.join(output_dir.report, 'index.html')
+    if os.path.exists(report):
+        print(f'Report: {pathlib.Path(report).as_uri()}')
+    return EXIT_OK
 
 
 def _print_failure(output_dir: OutputDir, failure: Exception, run_record) -> str:
@@ -258,20 +284,26 @@ def _interrupted(output_dir: OutputDir, interrupted: interrupts.Interrupted,
     return (report_interrupted or interrupted).exit_code
 
 
-def print_verdict(run_summary: Dict) -> None:
-    """The run's last lines: skipped rows, the gate's reason, and what was pushed."""
-    from runs import record
+def print_verdict(run_summary: Dict, earlier: bool = False) -> None:
+    """The run's last lines: skipped rows, the gate's reason, and what was pushed.
 
+    earlier: the summary is an earlier run's, whose verdict and push this run repeats.
+    """
     components = run_summary['components']
+    if earlier:
+        evaluator_cached = pusher_cached = True
+    else:
+        from runs import record  # TFX's: not imported by a rerun that runs nothing
+        evaluator_cached = components.get(record.EVALUATOR, {}).get('cached')
+        pusher_cached = components.get(record.PUSHER, {}).get('cached')
     if run_summary['data']['skipped_rows']:
         print(f"Skipped {run_summary['data']['skipped_rows']} bad rating rows "
               '(--skip-bad-rows).')
     if run_summary['gate']:
-        earlier = (" (an earlier run's verdict on the same model and data)"
-                   if components.get(record.EVALUATOR, {}).get('cached') else '')
-        print(f"Model gate: {run_summary['gate']['reason']}{earlier}.")
+        repeated = " (an earlier run's verdict on the same model and data)"
+        print(f"Model gate: {run_summary['gate']['reason']}{repeated if evaluator_cached else ''}.")
     if run_summary['pushed_model_dir']:
-        if components.get(record.PUSHER, {}).get('cached'):
+        if pusher_cached:
             print(f"Nothing new to push: {run_summary['pushed_model_dir']} was pushed by an "
                   'earlier run from the same model.')
         else:

@@ -47,8 +47,14 @@ class OutputDir:
     def downloads(self) -> str:
         return self._join('downloads')
 
-    def synthetic_data(self, name: str) -> str:
-        return self._join('synthetic-data', name)
+    def synthetic_data(self, data_format: str, ratings: int, seed: int) -> str:
+        """Generated files, one folder per format, size and seed."""
+        return self._join('synthetic-data', f'{data_format}-{ratings}-ratings-seed{seed}')
+
+    @property
+    def up_to_date(self) -> str:
+        """The key of the last completed run (runs/up_to_date.py)."""
+        return self._join('.up_to_date.json')
 
 
 class OutputDirError(Exception):

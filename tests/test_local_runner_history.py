@@ -4,7 +4,8 @@
 2. the same run again resumes from the cache and completes; its model, trained for one
    step, is the first ever, so the user + item bias baseline alone judges it: not blessed;
 3. a properly trained model is blessed with no baseline to beat, and pushed;
-4. the same run again is served from the cache: nothing runs, nothing is pushed again;
+4. the same run again is served from TFX's cache: nothing runs, nothing is pushed again;
+   once more, it finds nothing changed and answers without TFX (runs/up_to_date.py);
 5. a one-step model again is not blessed, because it does not beat the served one, and
    the served versions stay byte for byte as they were.
 
@@ -183,15 +184,46 @@ def good(resumed, data_dir, output_dir):
 
 @pytest.fixture(scope='module')
 def rerun(good, data_dir, output_dir):
-    """Run 4: the same command again."""
+    """Run 4: the same command again, through TFX's cache: without the record of the last
+    run, which would answer it without TFX (the up_to_date fixture)."""
+    os.remove(OutputDir(output_dir).up_to_date)
     result = run(*flags(data_dir, output_dir, '--rmse-threshold', str(LENIENT_RMSE)))
     result['baseline'] = run_record.RunRecord.latest(OutputDir(output_dir).metadata).outputs(
         'latest_blessed_model_resolver').get('model')
     return result
 
 
+# Runs local_runner in its own process and says whether it imported TensorFlow.
+RUN_AND_SAY_IF_TENSORFLOW = """
+import sys
+import local_runner
+code = local_runner.main(sys.argv[1:])
+print('tensorflow imported:', 'tensorflow' in sys.modules)
+sys.exit(code)
+"""
+
+
 @pytest.fixture(scope='module')
-def worse(rerun, data_dir, output_dir):
+def up_to_date(rerun, data_dir, output_dir):
+    """Run 4 once more, in a process of its own: nothing changed since."""
+    metadata = OutputDir(output_dir).metadata
+    with open(metadata, 'rb') as f:
+        store_before = hashlib.sha256(f.read()).hexdigest()
+    process = subprocess.run(
+        [sys.executable, '-c', RUN_AND_SAY_IF_TENSORFLOW,
+         *flags(data_dir, output_dir, '--rmse-threshold', str(LENIENT_RMSE))],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    with open(metadata, 'rb') as f:
+        store_after = hashlib.sha256(f.read()).hexdigest()
+    with open(OutputDir(output_dir).summary) as f:
+        summary = json.load(f)
+    return {'stdout': process.stdout, 'store_unchanged': store_before == store_after,
+            'summary': summary, 'serving': serving_tree(output_dir)}
+
+
+@pytest.fixture(scope='module')
+def worse(up_to_date, data_dir, output_dir):
     """Run 5: a one-step model again, under the same lenient bound."""
     return run(*flags(data_dir, output_dir, '--train-steps', '1',
                       '--rmse-threshold', str(LENIENT_RMSE)))
@@ -303,6 +335,20 @@ def test_an_unchanged_rerun_shows_the_earlier_verdict_and_pushes_nothing(good, r
     assert f"{gate_line(summary)} (an earlier run's verdict on the same model and data)." \
         in stdout.splitlines()
     assert 'Nothing new to push' in stdout and 'Pushed to' not in stdout
+
+
+def test_a_rerun_with_nothing_changed_answers_without_tfx(rerun, up_to_date, output_dir):
+    lines = up_to_date['stdout'].splitlines()
+    assert lines[0].startswith('Up to date: nothing ran.')
+    assert lines[-1] == 'tensorflow imported: False'
+    # MLMD, the summary and the served versions are as run 4 left them.
+    assert up_to_date['store_unchanged']
+    assert up_to_date['summary'] == rerun['summary']
+    assert up_to_date['serving'] == rerun['serving']
+    # Run 4's verdict, said as run 4 said it.
+    assert lines[1:-1] == [f'Its summary: {OutputDir(output_dir).summary}', SKIPPED_LINE,
+                           *[line for line in rerun['stdout'].splitlines()
+                             if line.startswith(('Model gate:', 'Nothing new to push'))]]
 
 
 # 5. A worse model: refused, and the served versions untouched.

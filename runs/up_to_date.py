@@ -1,0 +1,126 @@
+"""A rerun with nothing changed answers from the last run's record, without importing TFX.
+
+TFX's cache already runs no component when nothing changed, but reaching the cache means
+importing TensorFlow, Beam and TFX first: seconds of every rerun, most of it TensorFlow's own
+import. So a run that completes records a key of everything its result depends on, and a
+later run that computes the same key, before those imports, prints that run's verdict instead.
+
+The key covers the settings (every flag but --verbose), the data files, the project's code,
+the installed packages, the Python and the environment variables the pipeline reads, and the
+state the run left in the output dir: metadata.sqlite (hence the baseline the Evaluator
+meets), pipeline_root/, the served models, the summary and the report. Files count by name,
+size and modification time, as TFX's ExampleGen fingerprints its input. Any difference, or a
+run that did not complete, or --no-cache, and the run goes through TFX as before.
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import sysconfig
+import time
+from typing import Any, Dict, Optional
+
+from components import filesystem
+from components.movielens import contract
+from pipeline import flags
+from pipeline.source_fingerprint import source_fingerprint
+from runs.output_dir import OutputDir
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# What the pipeline imports from this project, and what runs it.
+CODE = ('components', 'datasets', 'models', 'pipeline', 'reporting', 'runs')
+ENTRY_POINTS = ('local_runner.py', 'setup.py')
+# Flags that change what is printed, not what is computed.
+NOT_IN_KEY = frozenset({'verbose'})
+ENVIRONMENT = ('TF_USE_LEGACY_KERAS', 'PYTHONPATH', 'CUDA_VISIBLE_DEVICES')
+
+
+def data_path(args: argparse.Namespace, output_dir: OutputDir) -> Optional[str]:
+    """Where the run will read its data, when that is known without doing anything: a local
+    path given, the synthetic files or the download cache. None for a URI."""
+    if args.source == flags.SYNTHETIC:
+        return output_dir.synthetic_data(args.synthetic_format, args.synthetic_ratings,
+                                         args.seed)
+    if args.data_dir:
+        return None if filesystem.is_uri(args.data_dir) else os.path.abspath(args.data_dir)
+    return None if args.source == contract.TFDS else output_dir.downloads
+
+
+def files(path: str) -> Any:
+    """Name, size and modification time of path, or of every file under it; None when absent."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if not os.path.isdir(path):
+        return [status.st_size, status.st_mtime_ns]
+    listing = []
+    for root, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in sorted(names):
+            file = os.path.join(root, name)
+            try:
+                status = os.stat(file)
+            except FileNotFoundError:  # a dangling link
+                continue
+            listing.append([os.path.relpath(file, path), status.st_size, status.st_mtime_ns])
+    return listing
+
+
+def key(args: argparse.Namespace, output_dir: OutputDir) -> Optional[str]:
+    """The key of a run of `args` into `output_dir` as things are now; None when the run must
+    go through TFX whatever the last one recorded."""
+    data = data_path(args, output_dir)
+    if args.no_cache or data is None:
+        return None
+    site_packages = sysconfig.get_paths()['purelib']
+    parts: Dict[str, Any] = {
+        'settings': {name: value for name, value in sorted(vars(args).items())
+                     if name not in NOT_IN_KEY},
+        'data': [data, files(data)],
+        'code': [source_fingerprint(os.path.join(ROOT, package)) for package in CODE] +
+                [files(os.path.join(ROOT, name)) for name in ENTRY_POINTS],
+        # A dist-info folder is named by its package and version.
+        'packages': sorted(name for name in os.listdir(site_packages)
+                           if name.endswith('.dist-info')),
+        'python': [sys.executable, sys.version],
+        'environment': {name: os.environ.get(name) for name in ENVIRONMENT},
+        'output_dir': {path: files(path) for path in (
+            output_dir.metadata, output_dir.pipeline_root, output_dir.serving_model,
+            output_dir.summary, output_dir.report)},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def forget(output_dir: OutputDir) -> None:
+    """Drops the record before a run through TFX: until it completes, nothing is up to date."""
+    try:
+        os.remove(output_dir.up_to_date)
+    except FileNotFoundError:
+        pass
+
+
+def record(args: argparse.Namespace, output_dir: OutputDir) -> None:
+    """Records the key of the run that just completed, with the time it ended."""
+    run_key = key(args, output_dir)
+    if run_key is None:
+        return
+    with open(output_dir.up_to_date + '.tmp', 'w') as f:
+        json.dump({'key': run_key, 'ended': time.time()}, f)
+    os.replace(output_dir.up_to_date + '.tmp', output_dir.up_to_date)
+
+
+def last_run(args: argparse.Namespace, output_dir: OutputDir) -> Optional[Dict[str, Any]]:
+    """The summary of the last run, when running `args` again would change nothing; its
+    'ended' is when that run ended (seconds since the epoch)."""
+    try:
+        with open(output_dir.up_to_date) as f:
+            recorded = json.load(f)
+        with open(output_dir.summary) as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recorded, dict) or recorded.get('key') != key(args, output_dir):
+        return None
+    return dict(summary, ended=recorded.get('ended'))
