@@ -89,6 +89,7 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
     own_process: this process exists for this run alone (the command line), not for
     several (the tests).
     """
+    started_ns = time.time_ns()
     try:
         output_dir = output_dir_module.prepare(args.output_dir)
         # Before the imports: a damaged store is reported in a moment.
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
                 if last_run is not None:
                     return _nothing_changed(output_dir, last_run)
                 up_to_date.forget(output_dir)
-                return _run(args, output_dir, own_process, catcher)
+                return _run(args, output_dir, own_process, catcher, started_ns)
         except lock.OutputDirBusy as busy:
             print(f'error: {busy}', file=sys.stderr)
             return EXIT_BUSY
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
 
 
 def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
-         catcher: interrupts.Catcher) -> int:
+         catcher: interrupts.Catcher, started_ns: int) -> int:
     import_run_modules()
     if own_process:
         # What the imports built lives until the exit: frozen, the collector no longer
@@ -196,7 +197,7 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
     if interrupted:
         return interrupted.exit_code
     try:
-        up_to_date.record(args, output_dir)
+        up_to_date.record(args, output_dir, started_ns)
     except OSError as error:  # the next run then goes through TFX's cache
         print(f'warning: {output_dir.up_to_date} was not written ({error.strerror or error})',
               file=sys.stderr)

@@ -9,8 +9,9 @@ The key covers the settings (every flag but --verbose), the data files, the proj
 the installed packages, the Python and the environment variables the pipeline reads, and the
 state the run left in the output dir: metadata.sqlite (hence the baseline the Evaluator
 meets), pipeline_root/, the served models, the summary and the report. Files count by name,
-size and modification time, as TFX's ExampleGen fingerprints its input. Any difference, or a
-run that did not complete, or --no-cache, and the run goes through TFX as before.
+size and modification time, as TFX's ExampleGen fingerprints its input. Any difference, a
+run that did not complete or whose code or data changed while it ran, or --no-cache, and the
+run goes through TFX as before.
 """
 import argparse
 import hashlib
@@ -19,12 +20,11 @@ import os
 import sys
 import sysconfig
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from components import filesystem
 from components.movielens import contract
 from pipeline import flags
-from pipeline.source_fingerprint import source_fingerprint
 from runs.output_dir import OutputDir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,17 +47,18 @@ def data_path(args: argparse.Namespace, output_dir: OutputDir) -> Optional[str]:
     return None if args.source == contract.TFDS else output_dir.downloads
 
 
-def files(path: str) -> Any:
-    """Name, size and modification time of path, or of every file under it; None when absent."""
+def files(path: str) -> List[List[Any]]:
+    """[name, size, modification time] of path, or of every file under it but Python's
+    caches; [] when absent."""
     try:
         status = os.stat(path)
     except FileNotFoundError:
-        return None
+        return []
     if not os.path.isdir(path):
-        return [status.st_size, status.st_mtime_ns]
+        return [['', status.st_size, status.st_mtime_ns]]
     listing = []
     for root, dirs, names in os.walk(path):
-        dirs.sort()
+        dirs[:] = sorted(name for name in dirs if name != '__pycache__')
         for name in sorted(names):
             file = os.path.join(root, name)
             try:
@@ -68,19 +69,22 @@ def files(path: str) -> Any:
     return listing
 
 
-def key(args: argparse.Namespace, output_dir: OutputDir) -> Optional[str]:
-    """The key of a run of `args` into `output_dir` as things are now; None when the run must
-    go through TFX whatever the last one recorded."""
+def _inputs(args: argparse.Namespace, output_dir: OutputDir) -> Optional[Dict[str, Any]]:
+    """What the run reads, by file; None when that cannot be known without running."""
     data = data_path(args, output_dir)
     if args.no_cache or data is None:
         return None
+    return {'data': {data: files(data)},
+            'code': {name: files(os.path.join(ROOT, name)) for name in CODE + ENTRY_POINTS}}
+
+
+def _key(args: argparse.Namespace, output_dir: OutputDir,
+         inputs: Dict[str, Any]) -> str:
     site_packages = sysconfig.get_paths()['purelib']
-    parts: Dict[str, Any] = {
+    parts = {
         'settings': {name: value for name, value in sorted(vars(args).items())
                      if name not in NOT_IN_KEY},
-        'data': [data, files(data)],
-        'code': [source_fingerprint(os.path.join(ROOT, package)) for package in CODE] +
-                [files(os.path.join(ROOT, name)) for name in ENTRY_POINTS],
+        **inputs,
         # A dist-info folder is named by its package and version.
         'packages': sorted(name for name in os.listdir(site_packages)
                            if name.endswith('.dist-info')),
@@ -93,6 +97,13 @@ def key(args: argparse.Namespace, output_dir: OutputDir) -> Optional[str]:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def key(args: argparse.Namespace, output_dir: OutputDir) -> Optional[str]:
+    """The key of a run of `args` into `output_dir` as things are now; None when the run must
+    go through TFX whatever the last one recorded."""
+    inputs = _inputs(args, output_dir)
+    return None if inputs is None else _key(args, output_dir, inputs)
+
+
 def forget(output_dir: OutputDir) -> None:
     """Drops the record before a run through TFX: until it completes, nothing is up to date."""
     try:
@@ -101,13 +112,22 @@ def forget(output_dir: OutputDir) -> None:
         pass
 
 
-def record(args: argparse.Namespace, output_dir: OutputDir) -> None:
-    """Records the key of the run that just completed, with the time it ended."""
-    run_key = key(args, output_dir)
-    if run_key is None:
+def record(args: argparse.Namespace, output_dir: OutputDir, started_ns: int) -> None:
+    """Records the key of the run that just completed, with the time it ended; unless the
+    code or the user's data changed after the run started (time.time_ns()), when no one knows
+    which version the run read. (The files the run writes itself, synthetic data and
+    downloads under the output dir, are not the user's: the settings name them.)"""
+    inputs = _inputs(args, output_dir)
+    if inputs is None:
+        return
+    not_written_by_the_run = list(inputs['code'].values()) + [
+        listing for path, listing in inputs['data'].items()
+        if not path.startswith(output_dir.path + os.sep)]
+    if any(modified > started_ns
+           for listing in not_written_by_the_run for _, _, modified in listing):
         return
     with open(output_dir.up_to_date + '.tmp', 'w') as f:
-        json.dump({'key': run_key, 'ended': time.time()}, f)
+        json.dump({'key': _key(args, output_dir, inputs), 'ended': time.time()}, f)
     os.replace(output_dir.up_to_date + '.tmp', output_dir.up_to_date)
 
 

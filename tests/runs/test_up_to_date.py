@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 
 import pytest
 
@@ -62,7 +63,7 @@ def parse(data_dir, output_dir, *more):
 def test_a_recorded_run_is_found_with_its_summary(data_dir, output_dir):
     args = parse(data_dir, output_dir)
     assert up_to_date.last_run(args, output_dir) is None
-    up_to_date.record(args, output_dir)
+    up_to_date.record(args, output_dir, time.time_ns())
     last_run = up_to_date.last_run(args, output_dir)
     assert last_run.pop('ended') > 0
     assert last_run == SUMMARY
@@ -87,14 +88,15 @@ CHANGES = {
     'an artifact deleted': lambda data, output: shutil.rmtree(output.pipeline_root),
     'the served version deleted': lambda data, output: shutil.rmtree(
         os.path.join(output.serving_model, '17')),
-    'a report written': lambda data, output: os.makedirs(output.report),
+    'a report written': lambda data, output: (os.makedirs(output.report), append(
+        os.path.join(output.report, 'index.html'), '<html>')),
 }
 
 
 @pytest.mark.parametrize('change', sorted(CHANGES))
 def test_any_change_to_the_data_or_the_output_dir_means_a_run(data_dir, output_dir, change):
     args = parse(data_dir, output_dir)
-    up_to_date.record(args, output_dir)
+    up_to_date.record(args, output_dir, time.time_ns())
     CHANGES[change](data_dir, output_dir)
     assert up_to_date.last_run(args, output_dir) is None
 
@@ -102,7 +104,7 @@ def test_any_change_to_the_data_or_the_output_dir_means_a_run(data_dir, output_d
 @pytest.mark.parametrize('flag', [['--epochs', '2'], ['--seed', '7'], ['--skip-bad-rows'],
                                   ['--beam-arg=--direct_num_workers=2']])
 def test_another_setting_means_a_run(data_dir, output_dir, flag):
-    up_to_date.record(parse(data_dir, output_dir), output_dir)
+    up_to_date.record(parse(data_dir, output_dir), output_dir, time.time_ns())
     assert up_to_date.last_run(parse(data_dir, output_dir, *flag), output_dir) is None
 
 
@@ -114,23 +116,52 @@ def test_an_edit_of_the_code_or_the_environment_means_a_run(data_dir, output_dir
     monkeypatch.setattr(up_to_date, 'ROOT', str(project))
     monkeypatch.setattr(up_to_date, 'CODE', ('models',))
     args = parse(data_dir, output_dir)
-    up_to_date.record(args, output_dir)
+    up_to_date.record(args, output_dir, time.time_ns())
     assert up_to_date.last_run(args, output_dir) is not None
     (project / 'models' / 'model.py').write_text('EPOCHS = 4\n')
     assert up_to_date.last_run(args, output_dir) is None
-    up_to_date.record(args, output_dir)
+    up_to_date.record(args, output_dir, time.time_ns())
     monkeypatch.setenv('TF_USE_LEGACY_KERAS', '0')
     assert up_to_date.last_run(args, output_dir) is None
+
+
+def test_a_run_whose_data_or_code_changed_while_it_ran_records_nothing(data_dir, output_dir,
+                                                                     tmp_path, monkeypatch):
+    args = parse(data_dir, output_dir)
+    monkeypatch.setattr(up_to_date, 'ROOT', str(tmp_path))
+    monkeypatch.setattr(up_to_date, 'CODE', ('models',))
+    (tmp_path / 'models').mkdir()
+    (tmp_path / 'models' / 'model.py').write_text('EPOCHS = 3\n')
+    started_ns = time.time_ns()
+    up_to_date.record(args, output_dir, started_ns)
+    assert os.path.exists(output_dir.up_to_date)
+    for edited in (os.path.join(data_dir, 'u.data'), str(tmp_path / 'models' / 'model.py')):
+        up_to_date.forget(output_dir)
+        os.utime(edited, ns=(started_ns + 10**9, started_ns + 10**9))
+        up_to_date.record(args, output_dir, started_ns)
+        assert not os.path.exists(output_dir.up_to_date), edited
+        os.utime(edited, ns=(started_ns, started_ns))
+
+
+def test_synthetic_data_the_run_wrote_itself_do_not_count_as_changed(output_dir):
+    args = local_runner.parse_args(['--source', 'synthetic', '--synthetic-ratings', '500',
+                                    '--output-dir', output_dir.path])
+    started_ns = time.time_ns()
+    path = up_to_date.data_path(args, output_dir)
+    os.makedirs(path)
+    append(os.path.join(path, 'u.data'), '1\t1\t5\t881250949\n')
+    up_to_date.record(args, output_dir, started_ns)
+    assert up_to_date.last_run(args, output_dir) is not None
 
 
 def test_no_cache_a_uri_and_a_damaged_record_always_mean_a_run(data_dir, output_dir):
     for args in (parse(data_dir, output_dir, '--no-cache'),
                  parse('gs://bucket/ml-100k', output_dir)):
-        up_to_date.record(args, output_dir)
+        up_to_date.record(args, output_dir, time.time_ns())
         assert not os.path.exists(output_dir.up_to_date)
         assert up_to_date.last_run(args, output_dir) is None
     args = parse(data_dir, output_dir)
-    up_to_date.record(args, output_dir)
+    up_to_date.record(args, output_dir, time.time_ns())
     up_to_date.forget(output_dir)
     assert up_to_date.last_run(args, output_dir) is None
     with open(output_dir.up_to_date, 'w') as f:
@@ -140,7 +171,7 @@ def test_no_cache_a_uri_and_a_damaged_record_always_mean_a_run(data_dir, output_
 
 def test_the_rerun_prints_the_last_runs_verdict_and_runs_nothing(data_dir, output_dir,
                                                                  capsys):
-    up_to_date.record(parse(data_dir, output_dir), output_dir)
+    up_to_date.record(parse(data_dir, output_dir), output_dir, time.time_ns())
     assert local_runner.main(['--data-dir', data_dir, '--output-dir', output_dir.path]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f'Up to date: nothing ran. The data, the code, the settings and '
