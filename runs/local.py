@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
     own_process: this process exists for this run alone (the command line), not for
     several (the tests).
     """
-    started_ns = time.time_ns()
+    program_read = up_to_date.program()
     try:
         output_dir = output_dir_module.prepare(args.output_dir)
         # Before the imports: a damaged store is reported in a moment.
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
                 if last_run is not None:
                     return _nothing_changed(output_dir, last_run)
                 up_to_date.forget(output_dir)
-                return _run(args, output_dir, own_process, catcher, started_ns)
+                return _run(args, output_dir, own_process, catcher, program_read)
         except lock.OutputDirBusy as busy:
             print(f'error: {busy}', file=sys.stderr)
             return EXIT_BUSY
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
 
 
 def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
-         catcher: interrupts.Catcher, started_ns: int) -> int:
+         catcher: interrupts.Catcher, program_read: Dict) -> int:
     import_run_modules()
     if own_process:
         # What the imports built lives until the exit: frozen, the collector no longer
@@ -157,6 +157,10 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
     except BadInputError as error:
         print(f'The run did not start: {error}', file=sys.stderr)
         return EXIT_FAILED
+    try:
+        data_read = up_to_date.data(args, output_dir)
+    except OSError:  # unreadable: this run records no key, and the next one runs
+        data_read = None
 
     print(f'Running {configs.PIPELINE_NAME} on {data.path} -> {output_dir.path}', flush=True)
     served_before = serving_layout.versions(output_dir.serving_model)
@@ -193,11 +197,13 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
     print(json.dumps(run_summary, indent=2))
     print(f'Summary written to {output_dir.summary}')
     print_verdict(run_summary)
-    interrupted = write_report(output_dir, run_summary=run_summary)
-    if interrupted:
-        return interrupted.exit_code
+    report = write_report(output_dir, run_summary=run_summary)
+    if report.interrupted:
+        return report.interrupted.exit_code
+    if not report.complete:  # the same command then goes through TFX and writes it again
+        return EXIT_OK
     try:
-        up_to_date.record(args, output_dir, started_ns)
+        up_to_date.record(args, output_dir, program_read, data_read)
     except OSError as error:  # the next run then goes through TFX's cache
         print(f'warning: {output_dir.up_to_date} was not written ({error.strerror or error})',
               file=sys.stderr)
@@ -281,8 +287,7 @@ def _interrupted(output_dir: OutputDir, interrupted: interrupts.Interrupted,
     line = f'The run was interrupted ({interrupted.name}) {where}.'
     print(f'\n{line} The same command resumes it from the cache.', file=sys.stderr,
           flush=True)
-    report_interrupted = write_report(output_dir, failure_message=line)
-    return (report_interrupted or interrupted).exit_code
+    return (write_report(output_dir, failure_message=line).interrupted or interrupted).exit_code
 
 
 def print_verdict(run_summary: Dict, earlier: bool = False) -> None:
@@ -311,11 +316,16 @@ def print_verdict(run_summary: Dict, earlier: bool = False) -> None:
             print(f"Pushed to {run_summary['pushed_model_dir']}")
 
 
+@dataclasses.dataclass(frozen=True)
+class ReportOutcome:
+    complete: bool  # every part of the page was written
+    interrupted: Optional[interrupts.Interrupted] = None  # the interrupt that stopped it
+
+
 def write_report(output_dir: OutputDir, run_summary: Optional[Dict] = None,
-                 failure_message: Optional[str] = None) -> Optional[interrupts.Interrupted]:
+                 failure_message: Optional[str] = None) -> ReportOutcome:
     """<output-dir>/report/index.html; see reporting/. The run's outcome is said before it,
-    so a report that cannot be written (a full disk, an interrupt) costs one line; returns
-    the interrupt that stopped it, if one did."""
+    so a report that cannot be written (a full disk, an interrupt) costs one line."""
     from reporting import report
     from runs.record import NoRunError
     later = f'python report.py --output-dir {output_dir.path} writes it later.'
@@ -323,17 +333,17 @@ def write_report(output_dir: OutputDir, run_summary: Optional[Dict] = None,
         result = report.build_report(output_dir.path, failure_message=failure_message,
                                      run_summary=run_summary)
     except NoRunError:
-        return None  # nothing was recorded in MLMD: nothing to report
+        return ReportOutcome(complete=False)  # nothing was recorded in MLMD: nothing to report
     except OSError as error:
         print(f'The report was not written to {output_dir.report} '
               f'({error.strerror or error}); {later}', file=sys.stderr)
-        return None
+        return ReportOutcome(complete=False)
     except interrupts.Interrupted as interrupted:
         print(f'The report was not written (interrupted, {interrupted.name}); {later}',
               file=sys.stderr)
-        return interrupted
+        return ReportOutcome(complete=False, interrupted=interrupted)
     reused = f', {len(result.reused)} parts reused' if result.reused else ''
     print(f'Report: {pathlib.Path(result.path).as_uri()} ({result.seconds:.1f} s{reused})')
     for problem in result.problems:
         print(f'warning: part of the report could not be built: {problem}', file=sys.stderr)
-    return None
+    return ReportOutcome(complete=not result.problems)

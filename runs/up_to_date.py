@@ -10,15 +10,15 @@ the installed packages, the Python and the environment variables the pipeline re
 state the run left in the output dir: metadata.sqlite (hence the baseline the Evaluator
 meets), pipeline_root/, the served models, the summary and the report. Files count by name,
 size and modification time, as TFX's ExampleGen fingerprints its input. Any difference, a
-run that did not complete or whose code or data changed while it ran, or --no-cache, and the
-run goes through TFX as before.
+run that did not complete, whose report was not written whole, or whose code or data changed
+while it ran, or --no-cache, and the run goes through TFX as before.
 """
 import argparse
 import hashlib
 import json
 import os
+import site
 import sys
-import sysconfig
 import time
 from typing import Any, Dict, List, Optional
 
@@ -47,17 +47,27 @@ def data_path(args: argparse.Namespace, output_dir: OutputDir) -> Optional[str]:
     return None if args.source == contract.TFDS else output_dir.downloads
 
 
+def _raise(error: OSError):
+    raise error
+
+
 def files(path: str) -> List[List[Any]]:
     """[name, size, modification time] of path, or of every file under it but Python's
-    caches; [] when absent."""
+    caches, through links as the ExampleGen reads them; [] when absent. Raises OSError for
+    what cannot be read."""
     try:
         status = os.stat(path)
     except FileNotFoundError:
         return []
     if not os.path.isdir(path):
         return [['', status.st_size, status.st_mtime_ns]]
-    listing = []
-    for root, dirs, names in os.walk(path):
+    listing, seen = [], set()
+    for root, dirs, names in os.walk(path, onerror=_raise, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(name for name in dirs if name != '__pycache__')
         for name in sorted(names):
             file = os.path.join(root, name)
@@ -69,39 +79,43 @@ def files(path: str) -> List[List[Any]]:
     return listing
 
 
-def _inputs(args: argparse.Namespace, output_dir: OutputDir) -> Optional[Dict[str, Any]]:
-    """What the run reads, by file; None when that cannot be known without running."""
-    data = data_path(args, output_dir)
-    if args.no_cache or data is None:
+def program() -> Dict[str, Any]:
+    """What a run runs: the project's code, and the installed packages by the names of their
+    metadata folders, which hold each one's version. (Not every folder on sys.path: the
+    project's own, there when run from it, holds the egg-info that Beam's packaging writes.)"""
+    folders = site.getsitepackages() + [site.getusersitepackages()]
+    installed = sorted(name for folder in folders if os.path.isdir(folder)
+                       for name in os.listdir(folder)
+                       if name.endswith(('.dist-info', '.egg-info', '.egg-link')))
+    return {'code': {name: files(os.path.join(ROOT, name)) for name in CODE + ENTRY_POINTS},
+            'packages': installed, 'python': [sys.executable, sys.version]}
+
+
+def data(args: argparse.Namespace, output_dir: OutputDir) -> Optional[Dict[str, Any]]:
+    """What the run reads its data from, by file; None when a run must go through TFX
+    whatever the last one recorded: --no-cache, or data behind a URI."""
+    path = data_path(args, output_dir)
+    if args.no_cache or path is None:
         return None
-    return {'data': {data: files(data)},
-            'code': {name: files(os.path.join(ROOT, name)) for name in CODE + ENTRY_POINTS}}
+    return {path: files(path)}
 
 
-def _key(args: argparse.Namespace, output_dir: OutputDir,
-         inputs: Dict[str, Any]) -> str:
-    site_packages = sysconfig.get_paths()['purelib']
+def _key(args: argparse.Namespace, output_dir: OutputDir, run_program: Dict[str, Any],
+         run_data: Dict[str, Any]) -> str:
+    settings = dict(vars(args), output_dir=output_dir.path)
+    if args.data_dir and not filesystem.is_uri(args.data_dir):
+        settings['data_dir'] = os.path.abspath(args.data_dir)
     parts = {
-        'settings': {name: value for name, value in sorted(vars(args).items())
+        'settings': {name: value for name, value in sorted(settings.items())
                      if name not in NOT_IN_KEY},
-        **inputs,
-        # A dist-info folder is named by its package and version.
-        'packages': sorted(name for name in os.listdir(site_packages)
-                           if name.endswith('.dist-info')),
-        'python': [sys.executable, sys.version],
+        'program': run_program,
+        'data': run_data,
         'environment': {name: os.environ.get(name) for name in ENVIRONMENT},
         'output_dir': {path: files(path) for path in (
             output_dir.metadata, output_dir.pipeline_root, output_dir.serving_model,
             output_dir.summary, output_dir.report)},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def key(args: argparse.Namespace, output_dir: OutputDir) -> Optional[str]:
-    """The key of a run of `args` into `output_dir` as things are now; None when the run must
-    go through TFX whatever the last one recorded."""
-    inputs = _inputs(args, output_dir)
-    return None if inputs is None else _key(args, output_dir, inputs)
 
 
 def forget(output_dir: OutputDir) -> None:
@@ -112,22 +126,20 @@ def forget(output_dir: OutputDir) -> None:
         pass
 
 
-def record(args: argparse.Namespace, output_dir: OutputDir, started_ns: int) -> None:
-    """Records the key of the run that just completed, with the time it ended; unless the
-    code or the user's data changed after the run started (time.time_ns()), when no one knows
-    which version the run read. (The files the run writes itself, synthetic data and
-    downloads under the output dir, are not the user's: the settings name them.)"""
-    inputs = _inputs(args, output_dir)
-    if inputs is None:
-        return
-    not_written_by_the_run = list(inputs['code'].values()) + [
-        listing for path, listing in inputs['data'].items()
-        if not path.startswith(output_dir.path + os.sep)]
-    if any(modified > started_ns
-           for listing in not_written_by_the_run for _, _, modified in listing):
+def record(args: argparse.Namespace, output_dir: OutputDir, program_read: Dict[str, Any],
+           data_read: Optional[Dict[str, Any]]) -> None:
+    """Records the key of the run that just completed, with the time it ended.
+
+    program_read is program() when the run started, data_read data() once its data were
+    ready: when either differs now, no one knows which version the run read, and it records
+    nothing.
+    """
+    run_program, run_data = program(), data(args, output_dir)
+    if run_data is None or (run_program, run_data) != (program_read, data_read):
         return
     with open(output_dir.up_to_date + '.tmp', 'w') as f:
-        json.dump({'key': _key(args, output_dir, inputs), 'ended': time.time()}, f)
+        json.dump({'key': _key(args, output_dir, run_program, run_data), 'ended': time.time()},
+                  f)
     os.replace(output_dir.up_to_date + '.tmp', output_dir.up_to_date)
 
 
@@ -139,8 +151,10 @@ def last_run(args: argparse.Namespace, output_dir: OutputDir) -> Optional[Dict[s
             recorded = json.load(f)
         with open(output_dir.summary) as f:
             summary = json.load(f)
+        run_data = data(args, output_dir)
+        if run_data is None or not isinstance(recorded, dict) or recorded.get('key') != _key(
+                args, output_dir, program(), run_data):
+            return None
     except (OSError, ValueError):
-        return None
-    if not isinstance(recorded, dict) or recorded.get('key') != key(args, output_dir):
         return None
     return dict(summary, ended=recorded.get('ended'))

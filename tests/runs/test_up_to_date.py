@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import sqlite3
-import time
 
 import pytest
 
@@ -60,10 +59,15 @@ def parse(data_dir, output_dir, *more):
                                     *more])
 
 
+def record(args, output_dir):
+    """What a run of args that read the files as they are now records."""
+    up_to_date.record(args, output_dir, up_to_date.program(), up_to_date.data(args, output_dir))
+
+
 def test_a_recorded_run_is_found_with_its_summary(data_dir, output_dir):
     args = parse(data_dir, output_dir)
     assert up_to_date.last_run(args, output_dir) is None
-    up_to_date.record(args, output_dir, time.time_ns())
+    record(args, output_dir)
     last_run = up_to_date.last_run(args, output_dir)
     assert last_run.pop('ended') > 0
     assert last_run == SUMMARY
@@ -96,7 +100,7 @@ CHANGES = {
 @pytest.mark.parametrize('change', sorted(CHANGES))
 def test_any_change_to_the_data_or_the_output_dir_means_a_run(data_dir, output_dir, change):
     args = parse(data_dir, output_dir)
-    up_to_date.record(args, output_dir, time.time_ns())
+    record(args, output_dir)
     CHANGES[change](data_dir, output_dir)
     assert up_to_date.last_run(args, output_dir) is None
 
@@ -104,7 +108,7 @@ def test_any_change_to_the_data_or_the_output_dir_means_a_run(data_dir, output_d
 @pytest.mark.parametrize('flag', [['--epochs', '2'], ['--seed', '7'], ['--skip-bad-rows'],
                                   ['--beam-arg=--direct_num_workers=2']])
 def test_another_setting_means_a_run(data_dir, output_dir, flag):
-    up_to_date.record(parse(data_dir, output_dir), output_dir, time.time_ns())
+    record(parse(data_dir, output_dir), output_dir)
     assert up_to_date.last_run(parse(data_dir, output_dir, *flag), output_dir) is None
 
 
@@ -116,52 +120,85 @@ def test_an_edit_of_the_code_or_the_environment_means_a_run(data_dir, output_dir
     monkeypatch.setattr(up_to_date, 'ROOT', str(project))
     monkeypatch.setattr(up_to_date, 'CODE', ('models',))
     args = parse(data_dir, output_dir)
-    up_to_date.record(args, output_dir, time.time_ns())
+    record(args, output_dir)
     assert up_to_date.last_run(args, output_dir) is not None
     (project / 'models' / 'model.py').write_text('EPOCHS = 4\n')
     assert up_to_date.last_run(args, output_dir) is None
-    up_to_date.record(args, output_dir, time.time_ns())
+    record(args, output_dir)
     monkeypatch.setenv('TF_USE_LEGACY_KERAS', '0')
     assert up_to_date.last_run(args, output_dir) is None
 
 
 def test_a_run_whose_data_or_code_changed_while_it_ran_records_nothing(data_dir, output_dir,
                                                                      tmp_path, monkeypatch):
-    args = parse(data_dir, output_dir)
     monkeypatch.setattr(up_to_date, 'ROOT', str(tmp_path))
     monkeypatch.setattr(up_to_date, 'CODE', ('models',))
     (tmp_path / 'models').mkdir()
     (tmp_path / 'models' / 'model.py').write_text('EPOCHS = 3\n')
-    started_ns = time.time_ns()
-    up_to_date.record(args, output_dir, started_ns)
-    assert os.path.exists(output_dir.up_to_date)
-    for edited in (os.path.join(data_dir, 'u.data'), str(tmp_path / 'models' / 'model.py')):
-        up_to_date.forget(output_dir)
-        os.utime(edited, ns=(started_ns + 10**9, started_ns + 10**9))
-        up_to_date.record(args, output_dir, started_ns)
-        assert not os.path.exists(output_dir.up_to_date), edited
-        os.utime(edited, ns=(started_ns, started_ns))
+    args = parse(data_dir, output_dir)
+    program_read, data_read = up_to_date.program(), up_to_date.data(args, output_dir)
+    # Replaced with a file of another size but the old time, as rsync -a or cp -p would.
+    modified = os.stat(os.path.join(data_dir, 'u.data')).st_mtime_ns
+    append(os.path.join(data_dir, 'u.data'), '1\t2\t4\t881250950\n')
+    os.utime(os.path.join(data_dir, 'u.data'), ns=(modified, modified))
+    up_to_date.record(args, output_dir, program_read, data_read)
+    assert not os.path.exists(output_dir.up_to_date)
+    data_read = up_to_date.data(args, output_dir)
+    (tmp_path / 'models' / 'model.py').write_text('EPOCHS = 40\n')
+    up_to_date.record(args, output_dir, program_read, data_read)
+    assert not os.path.exists(output_dir.up_to_date)
+    up_to_date.record(args, output_dir, up_to_date.program(), data_read)
+    assert up_to_date.last_run(args, output_dir) is not None
 
 
-def test_synthetic_data_the_run_wrote_itself_do_not_count_as_changed(output_dir):
+def test_data_behind_a_link_count_as_the_example_gen_reads_them(data_dir, output_dir,
+                                                               tmp_path):
+    linked = tmp_path / 'linked'
+    linked.mkdir()
+    os.symlink(data_dir, linked / 'ml-100k')
+    os.symlink(linked, os.path.join(data_dir, 'loop'))  # a link back up the tree
+    args = parse(str(linked), output_dir)
+    record(args, output_dir)
+    assert up_to_date.last_run(args, output_dir) is not None
+    append(os.path.join(data_dir, 'u.data'), '1\t2\t4\t881250950\n')
+    assert up_to_date.last_run(args, output_dir) is None
+
+
+def test_unreadable_data_mean_a_run(data_dir, output_dir, monkeypatch):
+    args = parse(data_dir, output_dir)
+    record(args, output_dir)
+
+    def unreadable(path):
+        raise PermissionError(13, 'Permission denied', path)
+
+    monkeypatch.setattr(os, 'scandir', unreadable)
+    assert up_to_date.last_run(args, output_dir) is None
+
+
+def test_synthetic_data_the_run_wrote_itself_are_read_once_ready(output_dir, monkeypatch):
     args = local_runner.parse_args(['--source', 'synthetic', '--synthetic-ratings', '500',
                                     '--output-dir', output_dir.path])
-    started_ns = time.time_ns()
+    program_read = up_to_date.program()
     path = up_to_date.data_path(args, output_dir)
     os.makedirs(path)
     append(os.path.join(path, 'u.data'), '1\t1\t5\t881250949\n')
-    up_to_date.record(args, output_dir, started_ns)
+    up_to_date.record(args, output_dir, program_read, up_to_date.data(args, output_dir))
     assert up_to_date.last_run(args, output_dir) is not None
+    # From another folder, by a relative path: the same run.
+    monkeypatch.chdir(os.path.dirname(output_dir.path))
+    relative = local_runner.parse_args(['--source', 'synthetic', '--synthetic-ratings', '500',
+                                        '--output-dir', os.path.basename(output_dir.path)])
+    assert up_to_date.last_run(relative, output_dir) is not None
 
 
 def test_no_cache_a_uri_and_a_damaged_record_always_mean_a_run(data_dir, output_dir):
     for args in (parse(data_dir, output_dir, '--no-cache'),
                  parse('gs://bucket/ml-100k', output_dir)):
-        up_to_date.record(args, output_dir, time.time_ns())
+        up_to_date.record(args, output_dir, up_to_date.program(), None)
         assert not os.path.exists(output_dir.up_to_date)
         assert up_to_date.last_run(args, output_dir) is None
     args = parse(data_dir, output_dir)
-    up_to_date.record(args, output_dir, time.time_ns())
+    record(args, output_dir)
     up_to_date.forget(output_dir)
     assert up_to_date.last_run(args, output_dir) is None
     with open(output_dir.up_to_date, 'w') as f:
@@ -171,7 +208,7 @@ def test_no_cache_a_uri_and_a_damaged_record_always_mean_a_run(data_dir, output_
 
 def test_the_rerun_prints_the_last_runs_verdict_and_runs_nothing(data_dir, output_dir,
                                                                  capsys):
-    up_to_date.record(parse(data_dir, output_dir), output_dir, time.time_ns())
+    record(parse(data_dir, output_dir), output_dir)
     assert local_runner.main(['--data-dir', data_dir, '--output-dir', output_dir.path]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f'Up to date: nothing ran. The data, the code, the settings and '
@@ -185,3 +222,14 @@ def test_the_rerun_prints_the_last_runs_verdict_and_runs_nothing(data_dir, outpu
         'model.']
     # Still up to date: the rerun changed nothing.
     assert up_to_date.last_run(parse(data_dir, output_dir), output_dir) is not None
+
+
+def test_a_run_through_tfx_drops_the_record_and_a_failed_one_records_nothing(
+        data_dir, output_dir, capsys):
+    record(parse(data_dir, output_dir), output_dir)
+    # Another setting: through TFX, where these files (no u.user, ...) stop the run.
+    code = local_runner.main(['--data-dir', data_dir, '--output-dir', output_dir.path,
+                              '--epochs', '2'])
+    assert code == 1, capsys.readouterr()
+    assert not os.path.exists(output_dir.up_to_date)
+    assert up_to_date.last_run(parse(data_dir, output_dir), output_dir) is None
