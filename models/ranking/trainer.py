@@ -157,22 +157,35 @@ def baseline_residuals(user_index: np.ndarray, movie_index: np.ndarray, ratings:
     return (centred - (movie_sum / (movie_count + shrinkage))[movie_index]).astype(np.float32)
 
 
+# A user's ratings that count towards the item-item similarities, at most: the work grows
+# with the square of each user's count, and a few heavy users would otherwise dominate it.
+# Item-item recommenders cap users so (Apache Mahout's maxPrefsPerUser is 1,000 too); no user
+# of MovieLens 100K reaches it.
+NEIGHBOUR_RATINGS_PER_USER = 1000
+
+
 def movie_neighbours(user_index: np.ndarray, movie_index: np.ndarray, residuals: np.ndarray,
-                     users: int, movies: int, count: int, shrinkage: float = 100.0):
+                     users: int, movies: int, count: int, shrinkage: float = 100.0,
+                     ratings_per_user: int = NEIGHBOUR_RATINGS_PER_USER, seed: int = 0):
     """([movies, count] indices, [movies, count] similarities): each movie's `count` most
     similar other movies, best first; -1 (similarity 0) pads where there are fewer.
 
     Similarity is the cosine of the two movies' baseline residuals, shrunk towards 0 by
     n / (n + shrinkage) for n users who rated both, so that a pair seen together twice does
     not outrank a pair seen together a hundred times (as KNNBaseline's pearson_baseline).
+    A user with more than `ratings_per_user` ratings counts with that many, drawn at random.
     Computed a block of movies at a time, so that memory grows with movies x block, not
-    movies squared.
+    movies squared, and in place: each block's arrays are tens of MB.
     """
     import scipy.sparse
     neighbours = np.full((movies, count), -1, np.int64)
     similarities = np.zeros((movies, count), np.float32)
     if not count or movies < 2:
         return neighbours, similarities
+    if len(user_index) and np.bincount(user_index).max() > ratings_per_user:
+        kept_rows, _ = rated_sample_rows(user_index, users, ratings_per_user, seed)
+        user_index, movie_index = user_index[kept_rows], movie_index[kept_rows]
+        residuals = residuals[kept_rows]
     ratings = scipy.sparse.csc_matrix((residuals.astype(np.float32),
                                        (user_index, movie_index)), shape=(users, movies))
     rated = scipy.sparse.csc_matrix((np.ones(len(user_index), np.float32),
@@ -182,13 +195,16 @@ def movie_neighbours(user_index: np.ndarray, movie_index: np.ndarray, residuals:
     block = max(1, 20_000_000 // movies)
     for start in range(0, movies, block):
         stop = min(start + block, movies)
-        products = (ratings[:, start:stop].T @ ratings).toarray()
+        # similarity = products / (norm x norm) x together / (together + shrinkage)
+        similarity = (ratings[:, start:stop].T @ ratings).toarray()
+        similarity /= np.outer(norms[start:stop], norms)
         together = (rated[:, start:stop].T @ rated).toarray()
-        similarity = products / np.outer(norms[start:stop], norms) * (
-            together / (together + shrinkage))
+        similarity *= np.divide(together, together + shrinkage, out=together)
+        del together
         similarity[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        best = np.argpartition(-similarity, kept - 1, axis=1)[:, :kept]
-        best_similarity = np.take_along_axis(similarity, best, axis=1)
+        np.negative(similarity, out=similarity)
+        best = np.argpartition(similarity, kept - 1, axis=1)[:, :kept]
+        best_similarity = -np.take_along_axis(similarity, best, axis=1)
         order = np.argsort(-best_similarity, axis=1)
         neighbours[start:stop, :kept] = np.take_along_axis(best, order, axis=1)
         similarities[start:stop, :kept] = np.take_along_axis(best_similarity, order, axis=1)
@@ -231,7 +247,7 @@ def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int],
                                    seen[features.LABEL], users, movies)
     neighbour_index, neighbour_similarity = movie_neighbours(
         seen[features.USER_INDEX], seen[features.MOVIE_INDEX], residuals, users, movies,
-        neighbours)
+        neighbours, seed=seed)
     return ranking_model.CatalogTables(
         user_features={name: table(user_index, users, train[name], sizes[name] - 1)
                        for name in features.USER_SIDE_FEATURES if name in sizes},

@@ -37,6 +37,48 @@ def test_without_enough_movies_the_lists_are_padded():
     np.testing.assert_array_equal(similarity[:, 1:], 0.0)
 
 
+def random_ratings(users, movies, count, seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = rng.choice(users * movies, count, replace=False)
+    return pairs // movies, pairs % movies, rng.normal(size=count).astype(np.float32)
+
+
+def test_the_similarities_are_the_shrunk_cosines_of_every_pair():
+    users, movies, shrinkage = 40, 30, 5.0
+    user_index, movie_index, residuals = random_ratings(users, movies, 500)
+    # A block of movies at a time, in place: against the formula over a dense matrix.
+    dense = np.zeros((users, movies))
+    dense[user_index, movie_index] = residuals
+    rated = (dense != 0).astype(float)
+    norms = np.sqrt((dense ** 2).sum(axis=0)) + 1e-6
+    together = rated.T @ rated
+    expected = dense.T @ dense / np.outer(norms, norms) * together / (together + shrinkage)
+    np.fill_diagonal(expected, -np.inf)
+    neighbours, similarity = trainer.movie_neighbours(user_index, movie_index, residuals,
+                                                      users, movies, count=4,
+                                                      shrinkage=shrinkage)
+    np.testing.assert_allclose(similarity, -np.sort(-expected, axis=1)[:, :4], atol=1e-5)
+    np.testing.assert_allclose(np.take_along_axis(expected, neighbours, axis=1), similarity,
+                               atol=1e-5)
+
+
+def test_a_heavy_user_counts_with_a_random_sample_of_their_ratings():
+    users, movies = 40, 30
+    user_index, movie_index, residuals = random_ratings(users, movies, 500, seed=1)
+    heaviest = np.bincount(user_index).max()
+    uncapped = trainer.movie_neighbours(user_index, movie_index, residuals, users, movies,
+                                        count=4, ratings_per_user=heaviest)
+    capped = trainer.movie_neighbours(user_index, movie_index, residuals, users, movies,
+                                      count=4, ratings_per_user=heaviest - 3, seed=7)
+    assert not np.array_equal(capped[1], uncapped[1])
+    kept, _ = trainer.rated_sample_rows(user_index, users, heaviest - 3, seed=7)
+    assert len(kept) < len(user_index)
+    sampled = trainer.movie_neighbours(user_index[kept], movie_index[kept], residuals[kept],
+                                       users, movies, count=4, ratings_per_user=heaviest)
+    for got, expected in zip(capped, sampled):
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_residuals_remove_the_users_and_the_movies_mean():
     # User 0 rates 4 and 2 (mean 3), user 1 rates 5 and 3 (mean 4): movie 0 is liked 1 more.
     residuals = trainer.baseline_residuals(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]),
