@@ -145,16 +145,25 @@ def test_predicted_vs_actual_scores_what_tfma_scored(context, page, summary):
 
 
 def test_predictions_of_a_large_test_split_are_a_hashed_sample(run, summary):
-    # More test examples than the limit: one in 4, spread over the whole split, whose RMSE
-    # is close to TFMA's over all of them.
+    # More test examples than the limit: one in 4, spread over the whole split, the same
+    # ones each time, whose RMSE is close to TFMA's over all of them.
     test_examples = summary['data']['split_counts'][features.TEST_SPLIT]
-    sample = predictions.sample(
-        run.output(record.TRAINER, 'model').uri,
-        results.split_files(run.output(record.EXAMPLE_GEN, 'examples'), features.TEST_SPLIT),
-        test_examples, limit=test_examples // 4 + 1)
+
+    def quarter():
+        return predictions.sample(
+            run.output(record.TRAINER, 'model').uri,
+            results.split_files(run.output(record.EXAMPLE_GEN, 'examples'),
+                                features.TEST_SPLIT),
+            test_examples, limit=test_examples // 4 + 1)
+
+    sample = quarter()
     assert sample.every == 4
     assert 0.15 * test_examples < sample.examples < 0.35 * test_examples
-    assert sample.rmse == pytest.approx(summary['test_rmse'], abs=0.1)
+    assert quarter() == sample
+    # About 150 of 600 examples here: their RMSE strays from the split's by about 0.08 (one
+    # standard deviation, for errors of this size); a full suite once met 1.176 against the
+    # split's 1.071. Three of them.
+    assert sample.rmse == pytest.approx(summary['test_rmse'], abs=0.25)
 
 
 def test_training_marks_the_epoch_early_stopping_kept(run, context, page):
