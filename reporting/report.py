@@ -16,8 +16,6 @@ from reporting.context import Failed, Missing, ReportContext
 from reporting.run import Run
 from runs.output_dir import OutputDir
 
-INDEX_FILE = 'index.html'
-
 
 @dataclasses.dataclass
 class Report:
@@ -48,7 +46,8 @@ def build_report(output_dir: str, failure_message: Optional[str] = None, reuse: 
     """
     started = time.monotonic()
     run = Run.open(output_dir, failure_message, run_summary)
-    report_dir = OutputDir(run.output_dir).report
+    output = OutputDir(run.output_dir)
+    report_dir = output.report
     os.makedirs(report_dir, exist_ok=True)
     parts = cache.PartCache(report_dir, reuse)
     problems, reused, outcomes, images = list(run.problems), [], {}, {}
@@ -78,7 +77,7 @@ def build_report(output_dir: str, failure_message: Optional[str] = None, reuse: 
             parts.keep(part.name, key, data, images.get(part.name))
     context = ReportContext(header=collect.header(run), footer=collect.footer(run, tuple(reused)),
                             images=images, problems=tuple(problems), **outcomes)
-    path = os.path.join(report_dir, INDEX_FILE)
+    path = output.report_page
     # Written whole and then renamed, so that a browser never shows a half-written page.
     with open(path + '.tmp', 'w', encoding='utf-8') as f:
         f.write(render.page(context))

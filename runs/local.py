@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, own_process: bool = False) -> int:
     with interrupts.raised_as_exceptions() as catcher:
         try:
             with lock.exclusive_run(output_dir.lock):
-                last_run = up_to_date.last_run(args, output_dir)
+                last_run = up_to_date.last_run(args, output_dir, program_read)
                 if last_run is not None:
                     return _nothing_changed(output_dir, last_run)
                 up_to_date.forget(output_dir)
@@ -219,9 +219,8 @@ def _nothing_changed(output_dir: OutputDir, last_run: Dict) -> int:
           f'are as the run{when} left them (--no-cache runs every component again).')
     print(f'Its summary: {output_dir.summary}')
     print_verdict(last_run, earlier=True)
-    report = os.path.join(output_dir.report, 'index.html')
-    if os.path.exists(report):
-        print(f'Report: {pathlib.Path(report).as_uri()}')
+    if os.path.exists(output_dir.report_page):
+        print(f'Report: {pathlib.Path(output_dir.report_page).as_uri()}')
     return EXIT_OK
 
 

@@ -39,6 +39,11 @@ class OutputDir:
         return self._join('report')
 
     @property
+    def report_page(self) -> str:
+        """The run report itself."""
+        return os.path.join(self.report, 'index.html')
+
+    @property
     def lock(self) -> str:
         """Held by the run that is using the dir."""
         return self._join('.lock')

@@ -31,8 +31,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What the pipeline imports from this project, and what runs it.
 CODE = ('components', 'datasets', 'models', 'pipeline', 'reporting', 'runs')
 ENTRY_POINTS = ('local_runner.py', 'setup.py')
-# Flags that change what is printed, not what is computed.
-NOT_IN_KEY = frozenset({'verbose'})
+# Flags that change what is printed, not what is computed; and the two dirs, which the key
+# holds by their absolute paths (data(), and the output dir's listings), not as typed.
+NOT_IN_KEY = frozenset({'verbose', 'data_dir', 'output_dir'})
 ENVIRONMENT = ('TF_USE_LEGACY_KERAS', 'PYTHONPATH', 'CUDA_VISIBLE_DEVICES')
 
 
@@ -102,11 +103,8 @@ def data(args: argparse.Namespace, output_dir: OutputDir) -> Optional[Dict[str, 
 
 def _key(args: argparse.Namespace, output_dir: OutputDir, run_program: Dict[str, Any],
          run_data: Dict[str, Any]) -> str:
-    settings = dict(vars(args), output_dir=output_dir.path)
-    if args.data_dir and not filesystem.is_uri(args.data_dir):
-        settings['data_dir'] = os.path.abspath(args.data_dir)
     parts = {
-        'settings': {name: value for name, value in sorted(settings.items())
+        'settings': {name: value for name, value in sorted(vars(args).items())
                      if name not in NOT_IN_KEY},
         'program': run_program,
         'data': run_data,
@@ -143,9 +141,10 @@ def record(args: argparse.Namespace, output_dir: OutputDir, program_read: Dict[s
     os.replace(output_dir.up_to_date + '.tmp', output_dir.up_to_date)
 
 
-def last_run(args: argparse.Namespace, output_dir: OutputDir) -> Optional[Dict[str, Any]]:
-    """The summary of the last run, when running `args` again would change nothing; its
-    'ended' is when that run ended (seconds since the epoch)."""
+def last_run(args: argparse.Namespace, output_dir: OutputDir,
+             run_program: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The summary of the last run, when running `args` with `run_program` (program()) again
+    would change nothing; its 'ended' is when that run ended (seconds since the epoch)."""
     try:
         with open(output_dir.up_to_date) as f:
             recorded = json.load(f)
@@ -153,7 +152,7 @@ def last_run(args: argparse.Namespace, output_dir: OutputDir) -> Optional[Dict[s
             summary = json.load(f)
         run_data = data(args, output_dir)
         if run_data is None or not isinstance(recorded, dict) or recorded.get('key') != _key(
-                args, output_dir, program(), run_data):
+                args, output_dir, run_program, run_data):
             return None
     except (OSError, ValueError):
         return None

@@ -39,7 +39,7 @@ PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 def read_page(output_dir) -> Page:
-    return Page.read(os.path.join(OutputDir(output_dir).report, report.INDEX_FILE))
+    return Page.read(OutputDir(output_dir).report_page)
 
 
 def read_summary(output_dir) -> dict:
@@ -361,7 +361,7 @@ def test_a_summary_left_by_an_earlier_run_is_not_reported_as_this_one(stopped_ru
 
 def test_cli_rewrites_the_report_and_rebuild_draws_every_part(stopped_run, tmp_path, capsys):
     output_dir = copy_run(stopped_run, str(tmp_path / 'run'))
-    index = os.path.join(OutputDir(output_dir).report, report.INDEX_FILE)
+    index = OutputDir(output_dir).report_page
     os.remove(index)
     assert report_cli.main(['--output-dir', output_dir]) == 0
     assert f'Report written to {index}' in capsys.readouterr().out

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reporting import report
 from runs.output_dir import OutputDir
 from tests.reporting.page import Page
 
@@ -74,7 +73,7 @@ def image_status(page_path, tmp_path, page=None):
 @pytest.fixture(scope='module')
 def report_page(completed_run) -> str:
     """The page the runner wrote for the shared run."""
-    return os.path.join(OutputDir(completed_run).report, report.INDEX_FILE)
+    return OutputDir(completed_run).report_page
 
 
 def test_page_renders_at_1280_px_without_console_errors(report_page, tmp_path):

@@ -10,7 +10,6 @@ from typing import Dict, List
 
 import pytest
 
-from reporting import report
 from runs import record
 from runs.output_dir import OutputDir
 from tests.conftest import LENIENT_RMSE
@@ -35,7 +34,7 @@ def read_summary(output_dir: str) -> dict:
 
 def read_page(output_dir: str) -> Page:
     """The report the last run wrote."""
-    return Page.read(os.path.join(OutputDir(output_dir).report, report.INDEX_FILE))
+    return Page.read(OutputDir(output_dir).report_page)
 
 
 def serving_tree(output_dir: str) -> Dict[str, str]:

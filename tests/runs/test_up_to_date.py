@@ -59,6 +59,11 @@ def parse(data_dir, output_dir, *more):
                                     *more])
 
 
+def last_run(args, output_dir):
+    """What a rerun of args with the code and packages as they are now finds."""
+    return up_to_date.last_run(args, output_dir, up_to_date.program())
+
+
 def record(args, output_dir):
     """What a run of args that read the files as they are now records."""
     up_to_date.record(args, output_dir, up_to_date.program(), up_to_date.data(args, output_dir))
@@ -66,13 +71,13 @@ def record(args, output_dir):
 
 def test_a_recorded_run_is_found_with_its_summary(data_dir, output_dir):
     args = parse(data_dir, output_dir)
-    assert up_to_date.last_run(args, output_dir) is None
+    assert last_run(args, output_dir) is None
     record(args, output_dir)
-    last_run = up_to_date.last_run(args, output_dir)
-    assert last_run.pop('ended') > 0
-    assert last_run == SUMMARY
+    found = last_run(args, output_dir)
+    assert found.pop('ended') > 0
+    assert found == SUMMARY
     # --verbose changes what is printed, not what is computed.
-    verbose = up_to_date.last_run(parse(data_dir, output_dir, '--verbose'), output_dir)
+    verbose = last_run(parse(data_dir, output_dir, '--verbose'), output_dir)
     assert verbose is not None and verbose.pop('ended') > 0 and verbose == SUMMARY
 
 
@@ -93,7 +98,7 @@ CHANGES = {
     'the served version deleted': lambda data, output: shutil.rmtree(
         os.path.join(output.serving_model, '17')),
     'a report written': lambda data, output: (os.makedirs(output.report), append(
-        os.path.join(output.report, 'index.html'), '<html>')),
+        output.report_page, '<html>')),
 }
 
 
@@ -102,14 +107,14 @@ def test_any_change_to_the_data_or_the_output_dir_means_a_run(data_dir, output_d
     args = parse(data_dir, output_dir)
     record(args, output_dir)
     CHANGES[change](data_dir, output_dir)
-    assert up_to_date.last_run(args, output_dir) is None
+    assert last_run(args, output_dir) is None
 
 
 @pytest.mark.parametrize('flag', [['--epochs', '2'], ['--seed', '7'], ['--skip-bad-rows'],
                                   ['--beam-arg=--direct_num_workers=2']])
 def test_another_setting_means_a_run(data_dir, output_dir, flag):
     record(parse(data_dir, output_dir), output_dir)
-    assert up_to_date.last_run(parse(data_dir, output_dir, *flag), output_dir) is None
+    assert last_run(parse(data_dir, output_dir, *flag), output_dir) is None
 
 
 def test_an_edit_of_the_code_or_the_environment_means_a_run(data_dir, output_dir, tmp_path,
@@ -121,12 +126,12 @@ def test_an_edit_of_the_code_or_the_environment_means_a_run(data_dir, output_dir
     monkeypatch.setattr(up_to_date, 'CODE', ('models',))
     args = parse(data_dir, output_dir)
     record(args, output_dir)
-    assert up_to_date.last_run(args, output_dir) is not None
+    assert last_run(args, output_dir) is not None
     (project / 'models' / 'model.py').write_text('EPOCHS = 4\n')
-    assert up_to_date.last_run(args, output_dir) is None
+    assert last_run(args, output_dir) is None
     record(args, output_dir)
     monkeypatch.setenv('TF_USE_LEGACY_KERAS', '0')
-    assert up_to_date.last_run(args, output_dir) is None
+    assert last_run(args, output_dir) is None
 
 
 def test_a_run_whose_data_or_code_changed_while_it_ran_records_nothing(data_dir, output_dir,
@@ -148,7 +153,7 @@ def test_a_run_whose_data_or_code_changed_while_it_ran_records_nothing(data_dir,
     up_to_date.record(args, output_dir, program_read, data_read)
     assert not os.path.exists(output_dir.up_to_date)
     up_to_date.record(args, output_dir, up_to_date.program(), data_read)
-    assert up_to_date.last_run(args, output_dir) is not None
+    assert last_run(args, output_dir) is not None
 
 
 def test_data_behind_a_link_count_as_the_example_gen_reads_them(data_dir, output_dir,
@@ -159,20 +164,21 @@ def test_data_behind_a_link_count_as_the_example_gen_reads_them(data_dir, output
     os.symlink(linked, os.path.join(data_dir, 'loop'))  # a link back up the tree
     args = parse(str(linked), output_dir)
     record(args, output_dir)
-    assert up_to_date.last_run(args, output_dir) is not None
+    assert last_run(args, output_dir) is not None
     append(os.path.join(data_dir, 'u.data'), '1\t2\t4\t881250950\n')
-    assert up_to_date.last_run(args, output_dir) is None
+    assert last_run(args, output_dir) is None
 
 
 def test_unreadable_data_mean_a_run(data_dir, output_dir, monkeypatch):
     args = parse(data_dir, output_dir)
     record(args, output_dir)
+    run_program = up_to_date.program()  # as the run listed it when it started
 
     def unreadable(path):
         raise PermissionError(13, 'Permission denied', path)
 
     monkeypatch.setattr(os, 'scandir', unreadable)
-    assert up_to_date.last_run(args, output_dir) is None
+    assert up_to_date.last_run(args, output_dir, run_program) is None
 
 
 def test_synthetic_data_the_run_wrote_itself_are_read_once_ready(output_dir, monkeypatch):
@@ -183,12 +189,12 @@ def test_synthetic_data_the_run_wrote_itself_are_read_once_ready(output_dir, mon
     os.makedirs(path)
     append(os.path.join(path, 'u.data'), '1\t1\t5\t881250949\n')
     up_to_date.record(args, output_dir, program_read, up_to_date.data(args, output_dir))
-    assert up_to_date.last_run(args, output_dir) is not None
+    assert last_run(args, output_dir) is not None
     # From another folder, by a relative path: the same run.
     monkeypatch.chdir(os.path.dirname(output_dir.path))
     relative = local_runner.parse_args(['--source', 'synthetic', '--synthetic-ratings', '500',
                                         '--output-dir', os.path.basename(output_dir.path)])
-    assert up_to_date.last_run(relative, output_dir) is not None
+    assert last_run(relative, output_dir) is not None
 
 
 def test_no_cache_a_uri_and_a_damaged_record_always_mean_a_run(data_dir, output_dir):
@@ -196,14 +202,14 @@ def test_no_cache_a_uri_and_a_damaged_record_always_mean_a_run(data_dir, output_
                  parse('gs://bucket/ml-100k', output_dir)):
         up_to_date.record(args, output_dir, up_to_date.program(), None)
         assert not os.path.exists(output_dir.up_to_date)
-        assert up_to_date.last_run(args, output_dir) is None
+        assert last_run(args, output_dir) is None
     args = parse(data_dir, output_dir)
     record(args, output_dir)
     up_to_date.forget(output_dir)
-    assert up_to_date.last_run(args, output_dir) is None
+    assert last_run(args, output_dir) is None
     with open(output_dir.up_to_date, 'w') as f:
         f.write('{"key": ')
-    assert up_to_date.last_run(args, output_dir) is None
+    assert last_run(args, output_dir) is None
 
 
 def test_the_rerun_prints_the_last_runs_verdict_and_runs_nothing(data_dir, output_dir,
@@ -221,7 +227,7 @@ def test_the_rerun_prints_the_last_runs_verdict_and_runs_nothing(data_dir, outpu
         'Nothing new to push: serving_model/17 was pushed by an earlier run from the same '
         'model.']
     # Still up to date: the rerun changed nothing.
-    assert up_to_date.last_run(parse(data_dir, output_dir), output_dir) is not None
+    assert last_run(parse(data_dir, output_dir), output_dir) is not None
 
 
 def test_a_run_through_tfx_drops_the_record_and_a_failed_one_records_nothing(
@@ -232,4 +238,4 @@ def test_a_run_through_tfx_drops_the_record_and_a_failed_one_records_nothing(
                               '--epochs', '2'])
     assert code == 1, capsys.readouterr()
     assert not os.path.exists(output_dir.up_to_date)
-    assert up_to_date.last_run(parse(data_dir, output_dir), output_dir) is None
+    assert last_run(parse(data_dir, output_dir), output_dir) is None
