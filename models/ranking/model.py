@@ -338,20 +338,33 @@ class HybridScorer(tf.keras.layers.Layer):
         """|N(u)|^-1/2 * sum of the implicit embeddings of the movies user u rated; with
         explicit_feedback, plus the same sum of the movies' explicit embeddings, each weighted
         by how much more than their mean the user liked the movie (as in Koren's asymmetric
-        SVD: a user is described by what they rated and how)."""
-        # A batch holds many ratings of the same active users: sum each user's movies once.
+        SVD: a user is described by what they rated and how).
+
+        A batch holds many ratings of the same few users, and their rated lists name the same
+        movies again and again: each sum is a sparse (users x movies) matrix times the
+        embeddings of the distinct movies, so that neither the lookups nor their gradients
+        repeat a row per rating.
+        """
         users, position = tf.unique(user_index)
         rated = tf.gather(tf.RaggedTensor.from_row_splits(
             self._rated_movies, self._rated_row_splits, validate=False), users)
-        total = tf.reduce_sum(tf.ragged.map_flat_values(self.implicit_embedding, rated), axis=1)
+        movies, column = tf.unique(rated.flat_values, out_idx=tf.int64)
+        row = rated.value_rowids()
+        scale = tf.math.rsqrt(tf.maximum(tf.cast(rated.row_lengths(), tf.float32), 1.0))
+        weight = tf.gather(scale, row)
+        indices = tf.stack([row, column], axis=1)
+        shape = tf.stack([tf.size(users, out_type=tf.int64), tf.size(movies, out_type=tf.int64)])
+
+        def summed(embedding, values):
+            return tf.sparse.sparse_dense_matmul(tf.SparseTensor(indices, values, shape),
+                                                 embedding(movies))
+
+        total = summed(self.implicit_embedding, weight)
         if self._explicit:
             ratings = tf.gather(tf.RaggedTensor.from_row_splits(
                 self._rated_ratings, self._rated_row_splits, validate=False), users)
-            total += tf.reduce_sum(
-                tf.ragged.map_flat_values(self.explicit_embedding, rated)
-                * ratings[..., tf.newaxis], axis=1)
-        count = tf.cast(rated.row_lengths(), tf.float32)[:, tf.newaxis]
-        return tf.gather(total * tf.math.rsqrt(tf.maximum(count, 1.0)), position)
+            total += summed(self.explicit_embedding, weight * ratings.flat_values)
+        return tf.gather(total, position)
 
     def _neighbourhood(self, user_index, movie_index):
         """[batch, members]: an item-item term, as KNNBaseline's. Over the movie's `neighbours`

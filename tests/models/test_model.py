@@ -172,6 +172,29 @@ def test_rating_all_movies_from_their_movie_terms_is_rating_each_pair(
         assert np.ptp(each_pair.numpy(), axis=0).min() > 0.01  # the movies' ratings differ
 
 
+def test_svdpp_sums_are_each_users_rated_movies_and_update_each_movie_once(columns, sizes):
+    tables = tables_of(columns, sizes)
+    scorer = ranking_model.HybridScorer(sizes[features.USER_INDEX], sizes[features.MOVIE_INDEX],
+                                        tables, hparams(ensemble_size=2))
+    users = np.array([2, 0, 2, 1, 0], np.int64)  # repeated, as in a batch
+    with tf.GradientTape() as tape:
+        sums = scorer._implicit_feedback(users)
+        loss = tf.reduce_sum(sums)
+    implicit = scorer.implicit_embedding.embeddings.numpy()
+    explicit = scorer.explicit_embedding.embeddings.numpy()
+    for row, user in enumerate(users):
+        rated = slice(tables.rated_row_splits[user], tables.rated_row_splits[user + 1])
+        movies, ratings = tables.rated_movies[rated], tables.rated_ratings[rated]
+        expected = (implicit[movies].sum(axis=0) + (explicit[movies] * ratings[:, None]).sum(
+            axis=0)) / np.sqrt(max(len(movies), 1))
+        np.testing.assert_allclose(sums[row].numpy(), expected, rtol=1e-5, atol=1e-6)
+    # One gradient row per movie rated, not one per rating: the optimizer updates it once.
+    gradient = tape.gradient(loss, scorer.implicit_embedding.embeddings)
+    rated_movies = np.concatenate([tables.rated_movies[
+        tables.rated_row_splits[user]:tables.rated_row_splits[user + 1]] for user in {0, 1, 2}])
+    assert sorted(gradient.indices.numpy()) == sorted(set(rated_movies))
+
+
 def test_members_start_from_the_mean_rating_with_zero_biases(columns, sizes):
     model = build('hybrid', columns, sizes, ensemble_size=3)
     model(batch_of(columns))
