@@ -6,11 +6,13 @@
 Reads the last run's examples, Transform graph and Trainer settings from its metadata, then
 calls run_fn with them in a fresh process per round (as each Trainer run is), timing the
 call alone: imports excluded, export included, written to a temporary dir. On small data
-this is the Trainer's fixed cost: tracing, building tables, saving the SavedModel.
+this is the Trainer's fixed cost: tracing, building tables, saving the SavedModel. Also
+prints what an epoch costs: the median seconds of the first fit's epochs after its first
+(which traces the train step), from the history the Trainer writes.
 
 Given several --checkout, the rounds take them in turns, each checkout's code on the same
 inputs, so that a shared machine's load falls on each alike. Prints each round's seconds,
-then one JSON line per checkout with the median.
+then one JSON line per checkout with the medians.
 """
 import argparse
 import json
@@ -23,11 +25,14 @@ import time
 import in_turns
 
 
-def replay(output_dir: str) -> float:
-    """Runs run_fn once on the run's inputs; returns its seconds."""
+def replay(output_dir: str) -> dict:
+    """Runs run_fn once on the run's inputs; returns its seconds (run_fn_s) and the median
+    seconds of an epoch after the first (epoch_s; None from code that did not time its
+    epochs)."""
     from tfx.components.trainer import fn_args_utils
     from tfx.types import standard_component_specs as specs
 
+    from models import artifacts
     from models.ranking import trainer
     from runs import record
     from runs.output_dir import OutputDir
@@ -54,7 +59,10 @@ def replay(output_dir: str) -> float:
         fn_args.model_run_dir = os.path.join(work, 'run')
         start = time.perf_counter()
         trainer.run_fn(fn_args)
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        with open(os.path.join(fn_args.model_run_dir, artifacts.HISTORY_FILE)) as f:
+            epochs = json.load(f).get('epoch_seconds', [])[1:]
+    return {'run_fn_s': seconds, 'epoch_s': statistics.median(epochs) if epochs else None}
 
 
 def main(argv=None) -> int:
@@ -64,14 +72,20 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     output_dir = os.path.abspath(args.output_dir)
     if args.once:
-        print(replay(output_dir))
+        print(json.dumps(replay(output_dir)))
         return 0
-    lines = in_turns.run(__file__, ['--output-dir', output_dir], args, lambda checkout, line:
-                         print(f'{checkout}: run_fn {float(line):.2f} s', flush=True))
+
+    def show(checkout, line):
+        print(f'{checkout}: {line}', flush=True)
+
+    lines = in_turns.run(__file__, ['--output-dir', output_dir], args, show)
     for checkout, rounds in lines.items():
-        times = [float(line) for line in rounds]
+        rounds = [json.loads(line) for line in rounds]
+        times = [r['run_fn_s'] for r in rounds]
+        epochs = [r['epoch_s'] for r in rounds if r['epoch_s'] is not None]
         print(json.dumps({'checkout': checkout, 'run_fn_s': times,
-                          'median_s': statistics.median(times)}))
+                          'median_s': statistics.median(times), 'epoch_s': epochs,
+                          'median_epoch_s': statistics.median(epochs) if epochs else None}))
     return 0
 
 

@@ -5,6 +5,7 @@ and in the Kubeflow image.
 """
 import json
 import os
+import time
 from typing import Dict, Optional
 
 import numpy as np
@@ -326,11 +327,27 @@ def fit_bias_baseline(hparams: Hyperparameters, train_split, eval_split, sizes,
     return baseline, chosen_eval_rmse
 
 
+class EpochSeconds(tf.keras.callbacks.Callback):
+    """Each epoch's wall seconds, its evaluation included: the first also holds the tracing
+    of the train step, the later ones what an epoch costs."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(round(time.perf_counter() - self._started, 3))
+
+
 def _fit(model, data, epochs, log_dir, eval_data=None, patience=0, train_steps=None):
     """Fits the model on `data`; with eval_data, measuring it after each epoch and, given a
-    patience, stopping early on it. Returns the per-epoch metrics."""
+    patience, stopping early on it. Returns the per-epoch metrics, and their seconds."""
+    timer = EpochSeconds()
     # Every epoch ends with an evaluation, so the weights fit leaves are caught up.
-    callbacks = [CatchUpDecay(),
+    callbacks = [CatchUpDecay(), timer,
                  tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
     if patience and eval_data is not None:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
@@ -344,7 +361,8 @@ def _fit(model, data, epochs, log_dir, eval_data=None, patience=0, train_steps=N
                         **fit_args)
     if eval_data is None and isinstance(model.optimizer, LazyAdam):
         model.optimizer.catch_up(model.trainable_variables)
-    return {key: [float(v) for v in values] for key, values in history.history.items()}
+    metrics = {key: [float(v) for v in values] for key, values in history.history.items()}
+    return metrics, timer.seconds
 
 
 def best_epochs(epochs_history: Dict[str, list]) -> int:
@@ -387,10 +405,10 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     eval_data = _batches(eval_split, _READ_BATCH)
     model(next(iter(eval_data)))  # builds the weights, to keep their starting values
     starting_weights = [variable.numpy() for variable in model.weights] if refit else None
-    epochs = _fit(model, _batches(train_split, hparams.batch_size, shuffle_seed=hparams.seed),
-                  hparams.epochs, log_dir, eval_data, hparams.early_stopping_patience,
-                  train_steps)
-    history = {'epochs': epochs, 'eval_rmse': rmse(model, eval_data)}
+    epochs, seconds = _fit(
+        model, _batches(train_split, hparams.batch_size, shuffle_seed=hparams.seed),
+        hparams.epochs, log_dir, eval_data, hparams.early_stopping_patience, train_steps)
+    history = {'epochs': epochs, 'epoch_seconds': seconds, 'eval_rmse': rmse(model, eval_data)}
     if refit:
         seen = concatenate_ratings(train_split, eval_split)
         history['refit'] = {'epochs': best_epochs(epochs), 'examples': len(seen[features.LABEL])}
@@ -399,9 +417,10 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
         model.scorer.use_tables(refit_tables)
         for variable in model.optimizer.variables:
             variable.assign(tf.zeros_like(variable))
-        refit_epochs = _fit(model, _batches(seen, hparams.batch_size, shuffle_seed=hparams.seed),
-                            history['refit']['epochs'], os.path.join(log_dir, 'refit'))
-        history['refit']['train_rmse'] = refit_epochs['rmse']
+        refit_epochs, seconds = _fit(
+            model, _batches(seen, hparams.batch_size, shuffle_seed=hparams.seed),
+            history['refit']['epochs'], os.path.join(log_dir, 'refit'))
+        history['refit'].update(train_rmse=refit_epochs['rmse'], epoch_seconds=seconds)
     return model, history
 
 

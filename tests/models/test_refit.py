@@ -35,6 +35,9 @@ def test_refit_trains_on_train_and_eval_for_the_best_epoch_count(columns, sizes,
     assert history['refit']['epochs'] == best
     assert history['refit']['examples'] == seen
     assert len(history['refit']['train_rmse']) == best
+    # Each epoch's seconds, for the report and benchmarks/trainer_speed.py.
+    assert len(history['epoch_seconds']) == 4 and len(history['refit']['epoch_seconds']) == best
+    assert all(seconds > 0 for seconds in history['epoch_seconds'])
     # The refit restarted the optimizer: it took about best epochs of ceil(seen / batch)
     # steps (Keras counts one more), not those on top of the first fit's 4 x 4.
     assert int(model.optimizer.iterations) <= best * math.ceil(seen / 3) + 1
