@@ -7,6 +7,7 @@ not be filled is a Missing (its input was not produced, and the message says why
 Failed (any other error, shown on the page).
 """
 import dataclasses
+import statistics
 import traceback
 from typing import Dict, Optional, Tuple, Union
 
@@ -149,10 +150,17 @@ class Training:
     logdir: str
     refit_epochs: Optional[int] = None  # the served model's refit on train + eval, if any
     refit_examples: Optional[int] = None
+    epoch_seconds: Tuple[float, ...] = ()  # the first holds the train step's tracing
 
     @property
     def epochs_run(self) -> int:
         return len(self.epochs['rmse'])
+
+    @property
+    def seconds_per_epoch(self) -> Optional[float]:
+        """What an epoch costs: the median of the epochs after the first."""
+        later = self.epoch_seconds[1:]
+        return statistics.median(later) if later else None
 
 
 @dataclasses.dataclass(frozen=True)

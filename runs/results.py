@@ -155,6 +155,8 @@ class TrainingHistory:
     eval_rmse: Optional[float]  # of the weights the Trainer kept, measured after training
     # With a refit on train + eval: its 'epochs' (the best epoch count) and 'examples'.
     refit: Optional[Dict[str, Any]] = None
+    # Each epoch's seconds of the early-stopped fit; the first holds the step's tracing.
+    epoch_seconds: Tuple[float, ...] = ()
 
 
 def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory]:
@@ -164,7 +166,8 @@ def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory
         return None
     with tf.io.gfile.GFile(path) as f:
         history = json.load(f)
-    return TrainingHistory(history['epochs'], history.get('eval_rmse'), history.get('refit'))
+    return TrainingHistory(history['epochs'], history.get('eval_rmse'), history.get('refit'),
+                           tuple(history.get('epoch_seconds', ())))
 
 
 # Evaluation (Evaluator).

@@ -184,6 +184,10 @@ def test_training_marks_the_epoch_early_stopping_kept(run, context, page):
     # Early stopping restored the best epoch's weights: the RMSE measured again after
     # training is that epoch's.
     assert training.eval_rmse == pytest.approx(val_rmse[best - 1], abs=2e-3)
+    seconds = history['epoch_seconds']
+    assert len(seconds) == training.epochs_run
+    assert page.value('seconds-per-epoch') == f'{np.median(seconds[1:]):.1f}'
+    assert page.value('first-epoch-seconds') == f'{seconds[0]:.1f}'
 
 
 def spec_text(key: str, spec: tf.TensorSpec) -> str:
