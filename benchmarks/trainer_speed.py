@@ -60,6 +60,9 @@ def replay(output_dir: str) -> dict:
         start = time.perf_counter()
         trainer.run_fn(fn_args)
         seconds = time.perf_counter() - start
+        # The file itself, not runs.results: that module is the measured checkout's, and an
+        # older one may not read epoch seconds. The median is the run report's rule
+        # (reporting.context.Training.seconds_per_epoch).
         with open(os.path.join(fn_args.model_run_dir, artifacts.HISTORY_FILE)) as f:
             epochs = json.load(f).get('epoch_seconds', [])[1:]
     return {'run_fn_s': seconds, 'epoch_s': statistics.median(epochs) if epochs else None}
