@@ -17,7 +17,8 @@ class Hyperparameters:
     batch_size: int
     epochs: int  # the maximum; early stopping on the eval split may end sooner
     early_stopping_patience: int  # epochs without eval improvement; 0 disables
-    embedding_decay: float  # adam: weight decay of embedding rows per step, x learning_rate
+    # adam: weight decay of embedding rows over one epoch's steps, x learning_rate
+    embedding_decay_per_epoch: float
     implicit_feedback_limit: int  # hybrid: rated movies per user in the SVD++ term, at most
     explicit_feedback: bool  # hybrid: the SVD++ term also weighs how each movie was rated
     neighbours: int  # hybrid: similar movies per movie in the item-item term; 0: no term

@@ -1,10 +1,13 @@
 """LazyAdam: Keras's AdamW on the rows a batch looks up, and nothing on the others until
-their decay is caught up."""
+their decay is caught up; and the decay per epoch that the Trainer gives it."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from models.ranking import trainer
+from models.ranking.hyperparameters import Hyperparameters
 from models.ranking.lazy_adam import CatchUpDecay, LazyAdam
+from pipeline import configs
 
 LEARNING_RATE, DECAY = 0.1, 0.5
 
@@ -89,7 +92,6 @@ def test_matrices_with_dense_gradients_are_not_decayed():
     np.testing.assert_allclose(kernel.numpy(), expected.numpy(), rtol=1e-6)
 
 
-
 def test_a_row_looked_up_again_first_takes_the_decay_it_missed():
     """Row 2 is looked up at steps 1 and 4: at step 4 it decays for steps 2, 3 and 4, then
     moves by moments that skipped steps 2 and 3. (Its gradient at step 4 is that of the row
@@ -113,3 +115,19 @@ def test_a_row_looked_up_again_first_takes_the_decay_it_missed():
     m4, v4 = beta_1 * m1 + (1 - beta_1) * g4, beta_2 * v1 + (1 - beta_2) * g4 ** 2
     w4 = w1 * keep ** 3 - alpha(4) * m4 / (np.sqrt(v4) + epsilon)
     np.testing.assert_allclose(variable.numpy()[2], w4, rtol=1e-5)
+
+
+def test_the_trainer_decays_an_untouched_row_alike_per_epoch_whatever_the_data_size():
+    """The Trainer's decay is per epoch: an epoch of 10 steps and one of 200 shrink a row
+    that no batch looks up alike. Per step, the longer epoch would shrink it 20 times more
+    (to 0.8% of itself, against 78%)."""
+    hparams = Hyperparameters.from_config(dict(configs.HYBRID_HYPERPARAMETERS, batch_size=2))
+    expected = np.exp(-hparams.learning_rate * hparams.embedding_decay_per_epoch)
+    for steps in (10, 200):
+        variable = table()
+        before = variable.numpy()
+        optimizer = trainer.optimizer(hparams, train_examples=2 * steps)
+        for _ in range(steps):
+            step(optimizer, variable, [0])
+        optimizer.catch_up([variable])
+        np.testing.assert_allclose(variable.numpy()[1:], before[1:] * expected, rtol=5e-3)
