@@ -120,7 +120,7 @@ def test_a_row_looked_up_again_first_takes_the_decay_it_missed():
 def test_the_trainer_decays_an_untouched_row_alike_per_epoch_whatever_the_data_size():
     """The Trainer's decay is per epoch: an epoch of 10 steps and one of 200 shrink a row
     that no batch looks up alike. Per step, the longer epoch would shrink it 20 times more
-    (to 0.8% of itself, against 78%)."""
+    (to 0.7% of itself, against 78%)."""
     hparams = Hyperparameters.from_config(dict(configs.HYBRID_HYPERPARAMETERS, batch_size=2))
     expected = np.exp(-hparams.learning_rate * hparams.embedding_decay_per_epoch)
     for steps in (10, 200):
