@@ -43,6 +43,12 @@ class RatingScale(NamedTuple):
         steps = (rating - self.min) / self.step
         return self.min <= rating <= self.max and abs(steps - round(steps)) < 1e-6
 
+    def allows_all(self, ratings: np.ndarray) -> bool:
+        """allows(), for every rating of an array at once."""
+        steps = (ratings - self.min) / self.step
+        return bool(np.all((ratings >= self.min) & (ratings <= self.max)
+                           & (np.abs(steps - np.round(steps)) < 1e-6)))
+
 
 WHOLE_STARS = RatingScale(min=1.0, max=5.0, step=1.0)
 HALF_STARS = RatingScale(min=0.5, max=5.0, step=0.5)

@@ -14,16 +14,20 @@ failed attempt in them. The file holds what the committed work units counted.
 """
 import dataclasses
 import datetime
-import io
+import functools
 import json
 import os
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+import struct
+import zlib
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from absl import logging
 import apache_beam as beam
 from apache_beam.io import filebasedsink
-from apache_beam.io import tfrecordio
+from apache_beam.io import filesystem as filesystem_io
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+import google_crc32c
+import numpy as np
 from google.protobuf import any_pb2
 from google.protobuf import json_format
 from google.protobuf import struct_pb2
@@ -47,7 +51,7 @@ from components.movielens import tf_examples
 from components.movielens import tfds_source
 from components.movielens.contract import GROUPLENS, PREDEFINED_SPLITS, TFDS, TFDS_FORMATS
 from components.movielens.errors import BadInputError
-from components.movielens.rows import Rating
+from components.movielens.rows import JoinedColumns
 from models import features
 
 # _ToExamples's output of what each work unit counted, next to the splits' examples.
@@ -65,7 +69,8 @@ _REASONS_LOGGED = 5
 # element, and the gzip stream's per write, would otherwise be most of the ExampleGen's time.
 _BATCH_SIZE = 1000
 
-Splitter = Callable[[Rating], str]
+# Names the split of a rating from its (user id, movie id, timestamp).
+Splitter = Callable[[str, str, int], str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,8 +160,14 @@ class _ByPair:
     def __init__(self, splitter: Callable[[str, str], str]):
         self._splitter = splitter
 
-    def __call__(self, rating: Rating) -> str:
-        return self._splitter(rating.user_id, rating.movie_id)
+    def __call__(self, user_id: str, movie_id: str, timestamp: int) -> str:
+        return self._splitter(user_id, movie_id)
+
+    def split_all(self, columns: JoinedColumns) -> np.ndarray:
+        """The split of each rating of the columns."""
+        return self._splitter.split_all(
+            np.array(columns.user_ids, dtype=object)[columns.user_of_rating],
+            np.array(columns.movie_ids, dtype=object)[columns.movie_of_rating])
 
 
 class _ByTime:
@@ -165,8 +176,12 @@ class _ByTime:
     def __init__(self, splitter: splits.TimeSplitter):
         self._splitter = splitter
 
-    def __call__(self, rating: Rating) -> str:
-        return self._splitter(rating.timestamp)
+    def __call__(self, user_id: str, movie_id: str, timestamp: int) -> str:
+        return self._splitter(timestamp)
+
+    def split_all(self, columns: JoinedColumns) -> np.ndarray:
+        """The split of each rating of the columns."""
+        return self._splitter.split_all(columns.timestamps)
 
 
 def _pair_splitters(buckets: List[int],
@@ -221,23 +236,39 @@ class _ToExamples(beam.DoFn):
             self._splitters = {
                 reads.ALL_ROWS: _ByTime(splits.TimeSplitter(features.SPLITS, split_starts))}
             starts = dict(zip(features.SPLITS[1:], split_starts))
-        examples = dict.fromkeys(features.SPLITS, 0)
-        batches = {split: [] for split in features.SPLITS}
         skipped = reads.Skipped()
+        columns = self._rows.columns(work)
+        batches = (self._batches_of_rows(work, skipped) if columns is None
+                   else self._batches_of_columns(columns))
+        examples = dict.fromkeys(features.SPLITS, 0)
+        for split, batch in batches:
+            examples[split] += len(batch)
+            yield beam.pvalue.TaggedOutput(split, batch)
+        yield beam.pvalue.TaggedOutput(_OUTCOME, _Outcome(examples, skipped.count,
+                                                          skipped.reasons, starts))
+
+    def _batches_of_rows(self, work, skipped: reads.Skipped
+                         ) -> Iterator[Tuple[str, List[bytes]]]:
+        """(split, serialised examples) of the good rows, read and made a row at a time."""
+        batches = {split: [] for split in features.SPLITS}
         for role, rating, movie, user in self._rows(work, skipped):
-            split = self._splitters[role](rating)
-            examples[split] += 1
+            split = self._splitters[role](rating.user_id, rating.movie_id, rating.timestamp)
             batch = batches[split]
             batch.append(tf_examples.rating_example(
                 rating.user_id, rating.movie_id, rating.rating, rating.timestamp, movie, user))
             if len(batch) == _BATCH_SIZE:
-                yield beam.pvalue.TaggedOutput(split, batch)
+                yield split, batch
                 batches[split] = []
-        for split, batch in batches.items():
-            if batch:
-                yield beam.pvalue.TaggedOutput(split, batch)
-        yield beam.pvalue.TaggedOutput(_OUTCOME, _Outcome(examples, skipped.count,
-                                                          skipped.reasons, starts))
+        yield from ((split, batch) for split, batch in batches.items() if batch)
+
+    def _batches_of_columns(self, columns: JoinedColumns) -> Iterator[Tuple[str, List[bytes]]]:
+        """(split, serialised examples) of the ratings of a work unit read in bulk."""
+        split_of_rating = self._splitters[columns.role].split_all(columns)
+        examples = np.array(tf_examples.rating_examples(columns), dtype=object)
+        for split in features.SPLITS:
+            chosen = examples[split_of_rating == split].tolist()
+            for start in range(0, len(chosen), _BATCH_SIZE):
+                yield split, chosen[start:start + _BATCH_SIZE]
 
 
 class _Timestamps(beam.DoFn):
@@ -252,7 +283,9 @@ class _Timestamps(beam.DoFn):
         self._rows.setup()
 
     def process(self, work):
-        yield [rating.timestamp for _, rating, _, _ in self._rows(work)]
+        columns = self._rows.columns(work)
+        yield ([rating.timestamp for _, rating, _, _ in self._rows(work)] if columns is None
+               else columns.timestamps.tolist())
 
 
 def _split_starts(quantiles: List[int], buckets: List[int]) -> List[int]:
@@ -322,19 +355,60 @@ def _utc(timestamp: int) -> str:
         '%Y-%m-%d %H:%M:%S UTC')
 
 
+def _tfrecords(records: List[bytes]) -> bytes:
+    """The records framed as TFRecords: each one's length, the length's masked CRC-32C, the
+    record, and its masked CRC-32C (as Beam's and TensorFlow's TFRecord writers frame it)."""
+    framed = []
+    for record in records:
+        framed += (_length_header(len(record)), record, _masked_crc(record))
+    return b''.join(framed)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _length_header(length: int) -> bytes:
+    """A record's length and its masked CRC: the examples' few hundred lengths recur."""
+    encoded = struct.pack('<Q', length)
+    return encoded + _masked_crc(encoded)
+
+
+def _masked_crc(data: bytes) -> bytes:
+    crc = google_crc32c.value(data)
+    return _CRC.pack((((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff)
+
+
+_CRC = struct.Struct('<I')
+
+
+class _GzipFile:
+    """A writable file that gzips what it is given at zlib's fastest level: a third of the
+    default level's time, for files about a quarter larger."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+
+    def write(self, data: bytes) -> None:
+        self._raw.write(self._compressor.compress(data))
+
+    def close(self) -> None:
+        self._raw.write(self._compressor.flush())
+        self._raw.close()
+
+
 class _TFRecordBatchSink(filebasedsink.FileBasedSink):
-    """Beam's TFRecord sink for lists of records: each list is framed as TFRecords and
-    written, so compressed, in one call."""
+    """Beam's gzipped TFRecord sink, for lists of records: each list is framed as TFRecords
+    and compressed in one call."""
 
     def __init__(self, file_path_prefix: str):
         super().__init__(file_path_prefix, coder=None, file_name_suffix='.gz',
-                         mime_type='application/octet-stream')
+                         mime_type='application/octet-stream',
+                         compression_type=filesystem_io.CompressionTypes.UNCOMPRESSED)
+
+    def open(self, temp_path):
+        return _GzipFile(super().open(temp_path))
 
     def write_record(self, file_handle, records: List[bytes]) -> None:
-        framed = io.BytesIO()
-        for record in records:
-            tfrecordio._TFRecordUtil.write_record(framed, record)  # pylint: disable=protected-access
-        file_handle.write(framed.getvalue())
+        file_handle.write(_tfrecords(records))
 
 
 @beam.ptransform_fn

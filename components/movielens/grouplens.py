@@ -7,10 +7,15 @@ never sit in one process's memory.
 """
 import bisect
 import dataclasses
+import io
+import itertools
 import math
 import os
 import posixpath
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+
+import pyarrow as pa
+from pyarrow import csv as pa_csv
 
 from components import filesystem
 from components.movielens import csv_tables, files, releases, tags
@@ -19,8 +24,9 @@ from components.movielens.contract import (FORMAT_100K, FORMAT_CSV, PREDEFINED_S
 from components.movielens.errors import BadInputError, DATA_DIR_FLAG, quote
 from components.movielens.files import DataFile
 from components.movielens.releases import RELEASES, Release
-from components.movielens.rows import (Movie, Rating, User, canonical_id, is_whole_number,
-                                       known_genres, read_table, table_error, table_id)
+from components.movielens.rows import (Movie, Rating, RatingColumns, User, canonical_id,
+                                       is_whole_number, known_genres, read_table, table_error,
+                                       table_id)
 from models import features
 
 # The ratings are planned into shards of this many lines; a shard is one unit of Beam work.
@@ -28,6 +34,11 @@ LINES_PER_SHARD = 200_000
 _CHUNK_BYTES = 1 << 20
 
 _SEPARATOR_NAMES = {'\t': 'tabs', '::': "'::'"}
+
+# The bytes of a plain ratings line, whatever its separator: digits, a rating's decimal
+# point, and LF line ends.
+_PLAIN_BYTES = b'0123456789.\n'
+_RATING_COLUMNS = ('user_id', 'movie_id', 'rating', 'timestamp')
 
 # users.dat gives occupations as codes; TFDS spells them out with these names.
 _1M_OCCUPATIONS = (
@@ -329,6 +340,47 @@ def read_shard(shard: Shard):
             text = files.line_text(raw, line_number)
             if text.strip():
                 yield line_number, text
+
+
+def read_shard_columns(shard: Shard, release: Release) -> Optional[RatingColumns]:
+    """The shard's ratings parsed in bulk (by Arrow's CSV reader), or None if it has a line
+    that is not plain: then read_shard and RatingLines parse it a line at a time, which
+    names a bad row, or skips it.
+
+    A plain line holds digits, the release's separator and a rating's decimal point, ends in
+    LF, and rates on the release's scale: a bad row is never plain, and a plain line parses
+    here as it does a line at a time.
+    """
+    with shard.file.open() as stream:
+        stream.seek(shard.offset)
+        lines = list(itertools.islice(stream, shard.num_lines))
+    if release.separator is None and shard.first_line == 1 and lines:
+        if not lines[0].strip():
+            return None
+        csv_tables.check_header(shard.file, files.line_text(lines[0], 1))
+        del lines[0]
+    text = b''.join(lines)
+    separator = (release.separator or ',').encode('ascii')
+    if text.translate(None, _PLAIN_BYTES + separator):
+        return None  # bytes that a plain line does not hold
+    if separator != b',':
+        # Splitting on ',' what held no ',' splits where split(separator) would.
+        text = text.replace(separator, b',')
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(text),
+            read_options=pa_csv.ReadOptions(column_names=_RATING_COLUMNS, use_threads=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict(zip(_RATING_COLUMNS,
+                                      (pa.int64(), pa.int64(), pa.float64(), pa.int64()))),
+                null_values=[]))
+    except pa.ArrowInvalid:  # a field that is not a number, a line of 3 or 5 fields, ...
+        return None
+    ratings = table['rating'].to_numpy()
+    if not RATING_SCALES[release.format].allows_all(ratings):
+        return None
+    return RatingColumns(table['user_id'].to_numpy(), table['movie_id'].to_numpy(), ratings,
+                         table['timestamp'].to_numpy())
 
 
 def parse_rating(text: str, separator: str) -> Union[Rating, str]:

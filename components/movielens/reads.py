@@ -9,10 +9,11 @@ import dataclasses
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from absl import logging
+import numpy as np
 
 from components.movielens import errors, grouplens, tf_examples, tfds_source
 from components.movielens.contract import TFDS, TFDS_FORMATS
-from components.movielens.rows import Rating
+from components.movielens.rows import JoinedColumns, Rating
 from models import features
 
 # The reasons kept of the skipped rows of a work unit: enough to see what is wrong without
@@ -45,7 +46,7 @@ class GroupLensRows:
 
     def __init__(self, layout: grouplens.Layout, movies: Dict[str, grouplens.Movie],
                  users: Optional[Dict[str, grouplens.User]], skip_bad_rows: bool):
-        self._format = layout.format
+        self._release = layout.release
         self._movie_file = layout.movies.name
         self._user_file = layout.users.name if layout.users else None
         self._movies = movies
@@ -53,7 +54,7 @@ class GroupLensRows:
         self._skip_bad_rows = skip_bad_rows
 
     def setup(self):
-        self._parse = grouplens.RatingLines(self._format)
+        self._parse = grouplens.RatingLines(self._release.format)
         self._movie_features = {movie_id: tf_examples.movie_features(**movie._asdict())
                                 for movie_id, movie in self._movies.items()}
         self._user_features = {user_id: tf_examples.user_features(**user._asdict())
@@ -76,6 +77,26 @@ class GroupLensRows:
             yield (shard.role, rating, self._movie_features[rating.movie_id],
                    self._user_features.get(rating.user_id, b''))
 
+    def columns(self, shard: grouplens.Shard) -> Optional[JoinedColumns]:
+        """The shard's ratings as joined columns, made in bulk; or None if a row needs
+        reading on its own (by calling this object), being bad or maybe bad."""
+        columns = grouplens.read_shard_columns(shard, self._release)
+        if columns is None:
+            return None
+        movie_numbers, movie_of_rating = np.unique(columns.movie_ids, return_inverse=True)
+        user_numbers, user_of_rating = np.unique(columns.user_ids, return_inverse=True)
+        movie_ids = tuple(map(str, movie_numbers.tolist()))
+        user_ids = tuple(map(str, user_numbers.tolist()))
+        if (not all(movie_id in self._movies for movie_id in movie_ids) or
+                (self._users is not None and
+                 not all(user_id in self._users for user_id in user_ids))):
+            return None  # the row by row read names the rows that do not join
+        return JoinedColumns(
+            shard.role, movie_ids, tuple(map(self._movie_features.__getitem__, movie_ids)),
+            movie_of_rating, user_ids,
+            tuple(self._user_features.get(user_id, b'') for user_id in user_ids),
+            user_of_rating, columns.ratings, columns.timestamps)
+
     def _join_problem(self, rating: Rating) -> Optional[str]:
         if rating.movie_id not in self._movies:
             return f'movie id {errors.quote(rating.movie_id)} is not in {self._movie_file}'
@@ -94,6 +115,10 @@ class TfdsRows:
     def setup(self):
         pass
 
+    def columns(self, split: str) -> None:
+        """A TFDS part is read a row at a time."""
+        return None
+
     def __call__(self, split: str, skipped: Optional[Skipped] = None
                  ) -> Iterator[Tuple[str, Rating, bytes, bytes]]:
         """The rows of a part; a prepared TFDS split has no bad ones to skip."""
@@ -108,7 +133,9 @@ class Plan:
     """What the Beam pipeline reads, and how it turns it into rows."""
     data_format: str  # one of contract.FORMATS
     work: List[Any]  # shards of ratings files, or parts of a TFDS split
-    rows: Any  # (work unit, Skipped or None) -> rows (GroupLensRows or TfdsRows)
+    # GroupLensRows or TfdsRows: (work unit, Skipped or None) -> rows, and
+    # .columns(work unit) -> the work unit in bulk, or None to read it a row at a time
+    rows: Any
 
 
 def plan(source: str, data_path: str, tfds_name: Optional[str], predefined_split: Optional[str],

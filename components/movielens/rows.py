@@ -4,7 +4,10 @@ the examples spell them, and how a movie, user or tag file is read into a table 
 Every release and the TFDS source produce these same rows, so that they make the same
 examples.
 """
+import dataclasses
 from typing import Callable, Dict, Iterable, NamedTuple, Optional, Tuple, TypeVar
+
+import numpy as np
 
 from components.movielens.errors import BadInputError, DATA_DIR_FLAG, SKIP_BAD_ROWS_FLAG, quote
 from models import features
@@ -23,6 +26,31 @@ class Rating(NamedTuple):
     movie_id: str
     rating: float
     timestamp: int
+
+
+@dataclasses.dataclass
+class RatingColumns:
+    """The ratings of a shard as columns, parsed in bulk: ids as the integers the files
+    spell, so `str(id)` is the canonical id."""
+    user_ids: np.ndarray  # int64
+    movie_ids: np.ndarray  # int64
+    ratings: np.ndarray  # float64
+    timestamps: np.ndarray  # int64, seconds since 1970
+
+
+@dataclasses.dataclass
+class JoinedColumns:
+    """The ratings of a shard as columns, joined with their movies and users: each distinct
+    movie and user once, with its serialised features, and each rating's index into them."""
+    role: str  # what the shard's rows are (reads.ALL_ROWS, ...)
+    movie_ids: Tuple[str, ...]
+    movie_features: Tuple[bytes, ...]
+    movie_of_rating: np.ndarray
+    user_ids: Tuple[str, ...]
+    user_features: Tuple[bytes, ...]  # b'' each, for a release without user features
+    user_of_rating: np.ndarray
+    ratings: np.ndarray
+    timestamps: np.ndarray
 
 
 class Movie(NamedTuple):

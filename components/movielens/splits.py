@@ -13,13 +13,22 @@ eval timestamp, and every eval timestamp before every test timestamp.
 import bisect
 import hashlib
 import itertools
-from typing import List, Sequence
+from typing import Iterable, List, Sequence
+
+import numpy as np
 
 
 def hash_bucket(user_id: str, movie_id: str, num_buckets: int) -> int:
     """The bucket in [0, num_buckets) of one (user, movie) pair."""
-    digest = hashlib.sha256(f'{user_id}:{movie_id}'.encode('utf-8')).hexdigest()
-    return int(digest, 16) % num_buckets
+    return hash_buckets((user_id,), (movie_id,), num_buckets)[0]
+
+
+def hash_buckets(user_ids: Iterable[str], movie_ids: Iterable[str],
+                 num_buckets: int) -> List[int]:
+    """hash_bucket() of each of many pairs."""
+    sha256 = hashlib.sha256
+    return [int.from_bytes(sha256(f'{user_id}:{movie_id}'.encode('utf-8')).digest(), 'big')
+            % num_buckets for user_id, movie_id in zip(user_ids, movie_ids)]
 
 
 class HashSplitter:
@@ -38,6 +47,12 @@ class HashSplitter:
         bucket = hash_bucket(user_id, movie_id, self._upper_bounds[-1])
         return self._names[bisect.bisect_right(self._upper_bounds, bucket)]
 
+    def split_all(self, user_ids: Sequence[str], movie_ids: Sequence[str]) -> np.ndarray:
+        """The split of each pair, as an array of names."""
+        buckets = hash_buckets(user_ids, movie_ids, self._upper_bounds[-1])
+        return np.array(self._names, dtype=object)[
+            np.searchsorted(self._upper_bounds, buckets, side='right')]
+
 
 class FixedSplit:
     """Puts every pair in one split: the test file of a predefined GroupLens split."""
@@ -47,6 +62,9 @@ class FixedSplit:
 
     def __call__(self, user_id: str, movie_id: str) -> str:
         return self._name
+
+    def split_all(self, user_ids: Sequence[str], movie_ids: Sequence[str]) -> np.ndarray:
+        return np.full(len(user_ids), self._name, dtype=object)
 
 
 def num_quantiles(buckets: Sequence[int]) -> int:
@@ -85,3 +103,8 @@ class TimeSplitter:
 
     def __call__(self, timestamp: int) -> str:
         return self._names[bisect.bisect_right(self._starts, timestamp)]
+
+    def split_all(self, timestamps: np.ndarray) -> np.ndarray:
+        """The split of each timestamp, as an array of names."""
+        return np.array(self._names, dtype=object)[
+            np.searchsorted(self._starts, timestamps, side='right')]
