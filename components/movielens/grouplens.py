@@ -345,19 +345,21 @@ def read_shard(shard: Shard):
 def read_shard_columns(shard: Shard, release: Release) -> Optional[RatingColumns]:
     """The shard's ratings parsed in bulk (by Arrow's CSV reader), or None if it has a line
     that is not plain: then read_shard and RatingLines parse it a line at a time, which
-    names a bad row, or skips it.
+    names a bad row, or skips it. A CSV file's header is checked as RatingLines checks it.
 
-    A plain line holds digits, the release's separator and a rating's decimal point, ends in
-    LF, and rates on the release's scale: a bad row is never plain, and a plain line parses
-    here as it does a line at a time.
+    A plain line holds only digits, the release's separator and a rating's decimal point
+    (its LF aside; blank lines are skipped), and rates on the release's scale. A line that
+    parses here parses to the same rating a line at a time; whether its movie and user are
+    listed is for the caller to check.
     """
     with shard.file.open() as stream:
         stream.seek(shard.offset)
         lines = list(itertools.islice(stream, shard.num_lines))
     if release.separator is None and shard.first_line == 1 and lines:
-        if not lines[0].strip():
-            return None
-        csv_tables.check_header(shard.file, files.line_text(lines[0], 1))
+        header = files.line_text(lines[0], 1)
+        if not header.strip():
+            return None  # read_shard skips a blank first line: the header is not there
+        csv_tables.check_header(shard.file, header)
         del lines[0]
     text = b''.join(lines)
     separator = (release.separator or ',').encode('ascii')

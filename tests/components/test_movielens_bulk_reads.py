@@ -134,3 +134,13 @@ def test_the_gzip_file_is_one_gzip_stream(tmp_path):
     gzipped.write(b'def')
     gzipped.close()
     assert gzip.decompress(path.read_bytes()) == b'abc' * 1000 + b'def'
+
+
+@pytest.mark.parametrize('first_line', [b'\xef\xbb\xbf', b'\xc2\xa0', b''])
+def test_a_csv_file_whose_first_line_reads_as_blank_is_left_to_the_row_by_row_parse(
+        tmp_path, first_line):
+    directory = synthetic.write_grouplens(str(tmp_path), 50, data_format=contract.FORMAT_CSV)
+    ratings = tmp_path / 'ratings.csv'
+    ratings.write_bytes(first_line + b'\n' + ratings.read_bytes())
+    rows, [shard, *_] = _rows_and_shards(directory, lines_per_shard=20)
+    assert rows.columns(shard) is None
