@@ -136,6 +136,20 @@ def test_the_gzip_file_is_one_gzip_stream(tmp_path):
     assert gzip.decompress(path.read_bytes()) == b'abc' * 1000 + b'def'
 
 
+def test_a_failed_write_of_the_gzip_file_is_raised_to_its_writer(tmp_path):
+    class FullDisk:
+        def write(self, data):
+            raise OSError(28, 'No space left on device')
+
+        def close(self):
+            pass
+
+    gzipped = executor._GzipFile(FullDisk())
+    gzipped.write(b'abc')
+    with pytest.raises(OSError, match='No space left'):
+        gzipped.close()
+
+
 @pytest.mark.parametrize('first_line', [b'\xef\xbb\xbf', b'\xc2\xa0', b''])
 def test_a_csv_file_whose_first_line_reads_as_blank_is_left_to_the_row_by_row_parse(
         tmp_path, first_line):
