@@ -88,6 +88,7 @@ def rating_examples(columns: JoinedColumns) -> List[bytes]:
             columns.movie_of_rating.tolist(), columns.user_of_rating.tolist(),
             rating_of_row.tolist(), lengths.tolist(),
             range(0, len(lengths) * _MOST_VARINT_BYTES, _MOST_VARINT_BYTES))]
+    # _example()'s framing, written out: a call fewer for each of millions of ratings.
     return [_FIELD_1 + _varint(len(features)) + features for features in features_of_rating]
 
 
