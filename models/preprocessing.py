@@ -19,8 +19,17 @@ def _squeeze(tensor):
 
 
 def _vocabulary_index(values, index_feature):
+    """The values' indices in their vocabulary, most frequent first.
+
+    Each value weighs one, so the vocabulary is the one its plain counts would give. The
+    weights make tf.Transform count each batch's values in the graph, so that Beam sees a
+    batch's distinct values once each, not every value it holds as an element of its own
+    (1.06x to 1.11x faster at 1M ratings, docs/performance.md).
+    """
+    flat_values = values.values if isinstance(values, tf.SparseTensor) else values
     return tft.compute_and_apply_vocabulary(
         values, num_oov_buckets=features.NUM_OOV_BUCKETS,
+        weights=tf.ones_like(flat_values, tf.float32),
         vocab_filename=features.VOCABULARY_OF[index_feature])
 
 

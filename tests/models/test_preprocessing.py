@@ -1,9 +1,11 @@
 """preprocessing_fn through real tf.Transform analyzers: vocabularies and OOV mapping."""
+import collections
+
 import numpy as np
 import tensorflow as tf
 
 from models import features, preprocessing
-from tests.models.data import make_row, raw_feature_spec, serialize
+from tests.models.data import make_row, raw_feature_spec, serialize, training_rows
 
 
 def test_user_vocabulary_holds_training_users_most_frequent_first(transform_output):
@@ -26,6 +28,16 @@ def test_side_feature_vocabularies(transform_output):
         b'10', b'32', b'94']
     assert sorted(output.vocabulary_by_name(features.MOVIE_GENRES)) == [
         b'Action', b'Animation', b'Comedy', b'Drama', b'Romance']
+
+
+def test_genre_vocabulary_counts_each_rating_of_each_genre(transform_output):
+    output, _ = transform_output
+    counts = collections.Counter(genre for row in training_rows()
+                                 for genre in row[features.MOVIE_GENRES])
+    vocabulary = output.vocabulary_by_name(features.MOVIE_GENRES)
+    assert sorted(vocabulary) == sorted(counts)
+    assert [counts[genre] for genre in vocabulary] == sorted(counts.values(), reverse=True)
+    assert counts.most_common(1)[0][1] == 4  # Toy Story's two genres, rated four times
 
 
 def test_unknown_user_and_title_map_to_the_oov_bucket(transform_output):
