@@ -189,10 +189,19 @@ def test_svdpp_sums_are_each_users_rated_movies_and_update_each_movie_once(colum
             axis=0)) / np.sqrt(max(len(movies), 1))
         np.testing.assert_allclose(sums[row].numpy(), expected, rtol=1e-5, atol=1e-6)
     # One gradient row per movie rated, not one per rating: the optimizer updates it once.
+    # In movie order, where the most rated movies' rows sit together.
     gradient = tape.gradient(loss, scorer.implicit_embedding.embeddings)
     rated_movies = np.concatenate([tables.rated_movies[
         tables.rated_row_splits[user]:tables.rated_row_splits[user + 1]] for user in {0, 1, 2}])
-    assert sorted(gradient.indices.numpy()) == sorted(set(rated_movies))
+    assert list(gradient.indices.numpy()) == sorted(set(rated_movies))
+
+
+def test_ascending_unique_is_tf_unique_in_ascending_order():
+    indices = tf.constant([5, 2, 5, 0, 7, 2], tf.int64)
+    distinct, position = ranking_model._ascending_unique(indices, bound=9)
+    assert distinct.numpy().tolist() == [0, 2, 5, 7]
+    assert position.numpy().tolist() == [2, 1, 2, 0, 3, 1]
+    assert distinct.dtype == position.dtype == tf.int64
 
 
 def test_members_start_from_the_mean_rating_with_zero_biases(columns, sizes):
