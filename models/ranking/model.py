@@ -136,7 +136,10 @@ def _member_glorot(fan_in: int, fan_out: int) -> tf.keras.initializers.Initializ
 
 
 class MemberDense(tf.keras.layers.Layer):
-    """A Dense layer per ensemble member: [batch, members, in] -> [batch, members, units]."""
+    """A Dense layer per ensemble member: [members, batch, in] -> [members, batch, units].
+
+    Members first, each layer is one batched matmul: laid out [batch, members, in], the
+    einsum that did the same work made a training step at 1M ratings 1.1x slower."""
 
     def __init__(self, units: int, activation=None, **kwargs):
         super().__init__(**kwargs)
@@ -144,16 +147,12 @@ class MemberDense(tf.keras.layers.Layer):
         self.activation = tf.keras.activations.get(activation)
 
     def build(self, input_shape):
-        members, width = input_shape[1], input_shape[2]
+        members, width = input_shape[0], input_shape[2]
         self.kernel = self.add_weight('kernel', shape=(members, width, self.units),
                                       initializer=_member_glorot(width, self.units))
         self.bias = self.add_weight('bias', shape=(members, self.units), initializer='zeros')
 
     def call(self, inputs):
-        return self.activation(tf.einsum('bmi,miu->bmu', inputs, self.kernel) + self.bias)
-
-    def members_first(self, inputs):
-        """call for inputs laid out [members, batch, in]: a batched matmul, no transposes."""
         return self.activation(tf.matmul(inputs, self.kernel) + self.bias[:, tf.newaxis, :])
 
 
@@ -167,9 +166,15 @@ def _member_mlp(hidden_units, dropout=0.0):
 
 
 def _members_first(vectors):
-    """[batch, members, dim] -> [members, batch, dim]: the layout of the movie terms, whose
-    products with one user's vectors are then batched matmuls without transposes."""
+    """[batch, members, dim] -> [members, batch, dim]: the layout of the member MLP and of the
+    movie terms, whose products with one user's vectors are then batched matmuls."""
     return tf.transpose(vectors, [1, 0, 2])
+
+
+def _mlp_of_pairs(mlp, user_vector, movie_vector, training):
+    """[batch, members]: the member MLP of each pair's [user vector, movie vector]."""
+    joined = _members_first(tf.concat([user_vector, movie_vector], axis=2))
+    return tf.transpose(tf.squeeze(mlp(joined, training=training), axis=2))
 
 
 def _mlp_movie_half(mlp, movie_vector):
@@ -192,7 +197,7 @@ def _mlp_of_user(mlp, user_vector, movie_half):
         tf.matmul(_members_first(user_vector), first.kernel[:, :width, :]) + movie_half)
     for layer in mlp.layers[1:]:
         if isinstance(layer, MemberDense):  # the others are Dropout, which serving skips
-            hidden = layer.members_first(hidden)
+            hidden = layer(hidden)
     return tf.transpose(tf.squeeze(hidden, axis=2))
 
 
@@ -213,10 +218,9 @@ class NotebookScorer(tf.keras.layers.Layer):
 
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
-        joined = tf.concat([_per_member(self.user_embedding(user_index), self._member_shape),
-                            _per_member(self.movie_embedding(movie_index), self._member_shape)],
-                           axis=2)
-        return tf.squeeze(self.ratings(joined, training=training), axis=2)
+        return _mlp_of_pairs(
+            self.ratings, _per_member(self.user_embedding(user_index), self._member_shape),
+            _per_member(self.movie_embedding(movie_index), self._member_shape), training)
 
     def movie_terms(self, movie_index):
         """The terms of each movie's rating that do not depend on the user, for rate_movies."""
@@ -424,8 +428,7 @@ class HybridScorer(tf.keras.layers.Layer):
         user_vector = self._user_vector(user_index, self._implicit_feedback)
         movie_vector = self._movie_vector(movie_index)
         interaction = tf.reduce_sum(user_vector * movie_vector, axis=2)
-        mlp = tf.squeeze(self.mlp(tf.concat([user_vector, movie_vector], axis=2),
-                                  training=training), axis=2)
+        mlp = _mlp_of_pairs(self.mlp, user_vector, movie_vector, training)
         biases = self.user_bias(user_index) + self.movie_bias(movie_index)
         if self._neighbours:
             biases += self._neighbourhood(user_index, movie_index)

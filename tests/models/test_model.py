@@ -196,6 +196,16 @@ def test_svdpp_sums_are_each_users_rated_movies_and_update_each_movie_once(colum
     assert list(gradient.indices.numpy()) == sorted(set(rated_movies))
 
 
+def test_member_dense_is_a_dense_layer_per_member_laid_out_members_first():
+    inputs = tf.random.stateless_normal([3, 5, 4], seed=[0, 1])  # members, batch, in
+    layer = ranking_model.MemberDense(2, activation='relu')
+    outputs = layer(inputs)
+    assert outputs.shape == (3, 5, 2)
+    for member in range(3):
+        expected = tf.nn.relu(inputs[member] @ layer.kernel[member] + layer.bias[member])
+        np.testing.assert_allclose(outputs[member].numpy(), expected.numpy(), rtol=1e-6)
+
+
 def test_ascending_unique_is_tf_unique_in_ascending_order():
     indices = tf.constant([5, 2, 5, 0, 7, 2], tf.int64)
     distinct, position = ranking_model._ascending_unique(indices, bound=9)
