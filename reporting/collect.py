@@ -174,9 +174,13 @@ def training(run: Run) -> Training:
     if val_rmse:
         best = int(np.argmin(val_rmse)) + 1
         best_rmse = val_rmse[best - 1]
-        kept = (f'epoch {best}: early stopping (patience {patience}) restored its weights'
-                if patience else
-                f'epoch {epochs_run}: early stopping is off, the last weights are kept')
+        if history.averaged_epochs:
+            first, last = history.averaged_epochs
+            kept = f'the mean of the weights after epochs {first} to {last}, around the best'
+        elif patience:
+            kept = f'epoch {best}: early stopping (patience {patience}) restored its weights'
+        else:
+            kept = f'epoch {epochs_run}: early stopping is off, the last weights are kept'
     else:
         kept = f'epoch {epochs_run}: the Trainer recorded no eval RMSE per epoch'
     settings = ', '.join(f'{key} {value}' for key, value in hyperparameters.items()

@@ -153,10 +153,13 @@ def split_files(examples: types.Artifact, split: str) -> List[str]:
 class TrainingHistory:
     epochs: Dict[str, List[float]]  # Keras's history: loss, rmse, val_loss, val_rmse, ...
     eval_rmse: Optional[float]  # of the weights the Trainer kept, measured after training
-    # With a refit on train + eval: its 'epochs' (the best epoch count) and 'examples'.
+    # With a refit on train + eval: its 'epochs' (as many as the weights kept used) and
+    # 'examples'.
     refit: Optional[Dict[str, Any]] = None
     # Each epoch's seconds of the early-stopped fit; the first holds the step's tracing.
     epoch_seconds: Tuple[float, ...] = ()
+    # (first, last): the epochs whose mean weights were kept, if averaged.
+    averaged_epochs: Optional[Tuple[int, int]] = None
 
 
 def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory]:
@@ -166,8 +169,10 @@ def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory
         return None
     with tf.io.gfile.GFile(path) as f:
         history = json.load(f)
+    averaged = history.get('averaged_epochs')
     return TrainingHistory(history['epochs'], history.get('eval_rmse'), history.get('refit'),
-                           tuple(history.get('epoch_seconds', ())))
+                           tuple(history.get('epoch_seconds', ())),
+                           tuple(averaged) if averaged else None)
 
 
 # Evaluation (Evaluator).

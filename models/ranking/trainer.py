@@ -354,13 +354,55 @@ class EpochSeconds(tf.keras.callbacks.Callback):
         self.seconds.append(round(time.perf_counter() - self._started, 3))
 
 
-def _fit(model, data, epochs, log_dir, eval_data=None, patience=0, train_steps=None):
+class EpochWeights(tf.keras.callbacks.Callback):
+    """The trainable weights after each epoch that may still be averaged (average_epochs).
+
+    With eval, those from `radius` epochs before the best eval RMSE so far: a later best
+    only moves the window later. Without eval (the refit), the last 2 x radius + 1. The rows
+    are brought up to date first, as for an evaluation (CatchUpDecay). At most patience +
+    radius + 1 copies of the weights: about 0.7 GB at the 25M release's size.
+    """
+
+    def __init__(self, radius: int):
+        super().__init__()
+        self.radius = radius
+        self.weights = {}  # epoch number (from 1) -> one array per trainable variable
+        self._best = (math.inf, 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if isinstance(self.model.optimizer, LazyAdam):
+            self.model.optimizer.catch_up(self.model.trainable_variables)
+        number = epoch + 1
+        self.weights[number] = [variable.numpy() for variable in self.model.trainable_variables]
+        val_rmse = (logs or {}).get('val_rmse')
+        if val_rmse is None:
+            first = number - 2 * self.radius
+        else:
+            self._best = min(self._best, (val_rmse, number))
+            first = self._best[1] - self.radius
+        for old in [kept for kept in self.weights if kept < first]:
+            del self.weights[old]
+
+
+def average_epochs(model, epoch_weights: EpochWeights, first: int, last: int):
+    """Sets the model's trainable weights to their mean after epochs first..last: averaged
+    over neighbouring epochs, the noise of the last steps of each cancels out, as in
+    stochastic weight averaging (Izmailov et al., 2018)."""
+    snapshots = [epoch_weights.weights[number] for number in range(first, last + 1)]
+    for index, variable in enumerate(model.trainable_variables):
+        variable.assign(np.mean([snapshot[index] for snapshot in snapshots], axis=0))
+
+
+def _fit(model, data, epochs, log_dir, eval_data=None, patience=0, train_steps=None,
+         epoch_weights: Optional[EpochWeights] = None):
     """Fits the model on `data`; with eval_data, measuring it after each epoch and, given a
     patience, stopping early on it. Returns the per-epoch metrics, and their seconds."""
     timer = EpochSeconds()
     # Every epoch ends with an evaluation, so the weights fit leaves are caught up.
     callbacks = [CatchUpDecay(), timer,
                  tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
+    if epoch_weights is not None:
+        callbacks.append(epoch_weights)
     if patience and eval_data is not None:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor='val_rmse', patience=patience, restore_best_weights=True))
@@ -387,14 +429,16 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     """Fits the model (an ensemble of `ensemble_size` members, trained together), rating on
     the release's scale.
 
-    The model is fitted on train, stopping early on eval. With refit_on_eval, it is then
-    fitted again from its starting weights on train + eval, for as many epochs as gave the
-    best eval RMSE, and that fit is returned: the served model sees all the data but the
-    test split, while the eval RMSE reported stays that of the early-stopped model, which
-    never saw eval. The refit's SVD++ samples and starting mean include eval's ratings, as
-    its bias baseline does (fit_bias_baseline). The refit restarts the same model, rather
-    than building another, so that the traced train step is reused: tracing it again would
-    cost about as much as the refit's training.
+    The model is fitted on train, stopping early on eval; with averaged_epochs_around_best
+    k, its weights are then the mean of those after the k epochs before the best, the best
+    and the k after it. With refit_on_eval, it is then fitted again from its starting
+    weights on train + eval, for as many epochs as that fit used (the best, or the last
+    averaged), averaged over the same epochs, and that fit is returned: the served model
+    sees all the data but the test split, while the eval RMSE reported stays that of the
+    early-stopped model, which never saw eval. The refit's SVD++ samples and starting mean
+    include eval's ratings, as its bias baseline does (fit_bias_baseline). The refit
+    restarts the same model, rather than building another, so that the traced train step
+    is reused: tracing it again would cost about as much as the refit's training.
 
     The side-feature columns of train_split move into the model's tables: they are removed
     from the dict, so that fit does not hold them too (hundreds of MB at 10M ratings).
@@ -402,6 +446,13 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     eval RMSE of its weights, and what the refit saw.
     """
     leave_libraries_to_autograph()
+    if 0 < hparams.early_stopping_patience < hparams.averaged_epochs_around_best:
+        raise ValueError(
+            f'averaged_epochs_around_best {hparams.averaged_epochs_around_best} needs an '
+            f'early_stopping_patience of at least as many epochs (it is '
+            f'{hparams.early_stopping_patience}), or 0: early stopping would end the fit '
+            'before the epochs after the best that it averages. Set both in '
+            'pipeline/configs.py.')
     tf.keras.utils.set_random_seed(hparams.seed)
     refit = hparams.refit_on_eval and not train_steps
     tables = build_catalog_tables(train_split, sizes, hparams.implicit_feedback_limit,
@@ -417,22 +468,36 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     eval_data = _batches(eval_split, _READ_BATCH)
     model(next(iter(eval_data)))  # builds the weights, to keep their starting values
     starting_weights = [variable.numpy() for variable in model.weights] if refit else None
+    radius = 0 if train_steps else hparams.averaged_epochs_around_best
+    epoch_weights = EpochWeights(radius) if radius else None
     epochs, seconds = _fit(
         model, _batches(train_split, hparams.batch_size, shuffle_seed=hparams.seed),
-        hparams.epochs, log_dir, eval_data, hparams.early_stopping_patience, train_steps)
-    history = {'epochs': epochs, 'epoch_seconds': seconds, 'eval_rmse': rmse(model, eval_data)}
+        hparams.epochs, log_dir, eval_data, hparams.early_stopping_patience, train_steps,
+        epoch_weights)
+    history = {'epochs': epochs, 'epoch_seconds': seconds}
+    epochs_used = best_epochs(epochs)
+    if radius:
+        window = (max(1, epochs_used - radius), min(len(epochs['rmse']), epochs_used + radius))
+        average_epochs(model, epoch_weights, *window)
+        history['averaged_epochs'] = list(window)
+        epochs_used = window[1]
+    history['eval_rmse'] = rmse(model, eval_data)
     if refit:
         seen = concatenate_ratings(train_split, eval_split)
-        history['refit'] = {'epochs': best_epochs(epochs), 'examples': len(seen[features.LABEL])}
+        history['refit'] = {'epochs': epochs_used, 'examples': len(seen[features.LABEL])}
         for variable, value in zip(model.weights, starting_weights):
             variable.assign(value)
         model.scorer.use_tables(refit_tables)
         for variable in model.optimizer.variables:
             variable.assign(tf.zeros_like(variable))
+        epoch_weights = EpochWeights(radius) if radius else None
         refit_epochs, seconds = _fit(
             model, _batches(seen, hparams.batch_size, shuffle_seed=hparams.seed),
-            history['refit']['epochs'], os.path.join(log_dir, 'refit'))
+            epochs_used, os.path.join(log_dir, 'refit'), epoch_weights=epoch_weights)
         history['refit'].update(train_rmse=refit_epochs['rmse'], epoch_seconds=seconds)
+        if radius:
+            average_epochs(model, epoch_weights, *window)
+            history['refit']['averaged_epochs'] = list(window)
     return model, history
 
 

@@ -1,8 +1,10 @@
-"""The refit on train + eval, and the SVD++ term's explicit half: what each sees, in numbers."""
+"""The refit on train + eval, the weights averaged over epochs, and the SVD++ term's explicit
+half: what each sees, in numbers."""
 import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from models import features
 from models.ranking import trainer
@@ -26,7 +28,8 @@ def eval_rows():
 
 
 def test_refit_trains_on_train_and_eval_for_the_best_epoch_count(columns, sizes, tmp_path):
-    settings = hparams(epochs=4, early_stopping_patience=10, batch_size=3, ensemble_size=2)
+    settings = hparams(epochs=4, early_stopping_patience=10, batch_size=3, ensemble_size=2,
+                       averaged_epochs_around_best=0)
     model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
                                    log_dir=str(tmp_path))
     assert len(history['epochs']['val_rmse']) == 4  # the early-stopped fit, on train only
@@ -43,6 +46,63 @@ def test_refit_trains_on_train_and_eval_for_the_best_epoch_count(columns, sizes,
     assert int(model.optimizer.iterations) <= best * math.ceil(seen / 3) + 1
     # The eval RMSE reported is the early-stopped model's, measured on eval it never saw.
     assert history['eval_rmse'] == pytest.approx(min(history['epochs']['val_rmse']), abs=1e-4)
+
+
+def test_averaged_weights_are_the_mean_of_the_epochs_around_the_best(columns, sizes, tmp_path):
+    settings = hparams(epochs=5, early_stopping_patience=10, batch_size=3, ensemble_size=2,
+                       averaged_epochs_around_best=1)
+    model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
+                                   log_dir=str(tmp_path))
+    best = int(np.argmin(history['epochs']['val_rmse'])) + 1
+    first, last = max(1, best - 1), min(5, best + 1)
+    assert history['averaged_epochs'] == [first, last]
+    # The refit trains as many epochs as the average used, and averages the same ones.
+    assert history['refit']['epochs'] == last
+    assert len(history['refit']['train_rmse']) == last
+    assert history['refit']['averaged_epochs'] == [first, last]
+    # The eval RMSE reported is that of the average, not of any one epoch.
+    assert history['eval_rmse'] not in history['epochs']['val_rmse']
+
+
+class _EveryEpoch(tf.keras.callbacks.Callback):
+    """Every epoch's weights, for comparison with EpochWeights's."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([variable.numpy() for variable in self.model.trainable_variables])
+
+
+def test_epoch_weights_keeps_the_epochs_an_average_around_the_best_can_use():
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss='mse',
+                  metrics=[tf.keras.metrics.RootMeanSquaredError(name='rmse')])
+    inputs = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    labels = inputs @ np.array([1.0, -2.0], np.float32)
+    kept, every = trainer.EpochWeights(radius=1), _EveryEpoch()
+    history = model.fit(inputs, labels, validation_data=(inputs[:8], labels[:8]), epochs=6,
+                        batch_size=64, verbose=0, callbacks=[every, kept])
+    best = int(np.argmin(history.history['val_rmse'])) + 1
+    # Those from the epoch before the best on; none earlier.
+    first, last = max(1, best - 1), min(6, best + 1)
+    assert sorted(kept.weights) == list(range(first, 7)) and first > 1
+    trainer.average_epochs(model, kept, first, last)
+    for index, variable in enumerate(model.trainable_variables):
+        np.testing.assert_allclose(variable.numpy(), np.mean(
+            [every.weights[n - 1][index] for n in range(first, last + 1)], axis=0), rtol=1e-6)
+    # Without eval (the refit), the last 2 x radius + 1.
+    refit = trainer.EpochWeights(radius=1)
+    model.fit(inputs, labels, epochs=5, batch_size=64, verbose=0, callbacks=[refit])
+    assert sorted(refit.weights) == [3, 4, 5]
+
+
+def test_averaging_past_the_patience_is_refused(columns, sizes, tmp_path):
+    settings = hparams(early_stopping_patience=1, averaged_epochs_around_best=2)
+    with pytest.raises(ValueError, match='early_stopping_patience of at least'):
+        trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
+                      log_dir=str(tmp_path))
 
 
 def test_without_refit_the_early_stopped_model_is_served(columns, sizes, tmp_path):

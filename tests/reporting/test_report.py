@@ -166,7 +166,7 @@ def test_predictions_of_a_large_test_split_are_a_hashed_sample(run, summary):
     assert sample.rmse == pytest.approx(summary['test_rmse'], abs=0.25)
 
 
-def test_training_marks_the_epoch_early_stopping_kept(run, context, page):
+def test_training_marks_the_epochs_whose_weights_were_kept(run, context, page):
     model_run = run.output(record.TRAINER, 'model_run')
     with open(os.path.join(model_run.uri, HISTORY_FILE)) as f:
         history = json.load(f)
@@ -176,14 +176,17 @@ def test_training_marks_the_epoch_early_stopping_kept(run, context, page):
     assert training.best_epoch == best
     assert training.best_eval_rmse == pytest.approx(val_rmse[best - 1])
     assert training.epochs_run == len(history['epochs']['rmse'])
-    assert training.kept.startswith(f'epoch {best}: early stopping')
+    # The default model keeps the mean of the weights after the epochs around the best.
+    first, last = history['averaged_epochs']
+    assert (first, last) == (max(1, best - 1), min(training.epochs_run, best + 1))
+    assert training.kept == (f'the mean of the weights after epochs {first} to {last}, '
+                             'around the best')
     assert page.value('best-epoch') == str(best)
     assert page.value('best-eval-rmse') == f'{val_rmse[best - 1]:.4f}'
     assert page.rows('training-table') == [
         [str(training.epochs_run), str(best), f'{val_rmse[best - 1]:.4f}', training.kept]]
-    # Early stopping restored the best epoch's weights: the RMSE measured again after
-    # training is that epoch's.
-    assert training.eval_rmse == pytest.approx(val_rmse[best - 1], abs=2e-3)
+    # The RMSE measured again after training is the average's.
+    assert training.eval_rmse == pytest.approx(history['eval_rmse'])
     seconds = history['epoch_seconds']
     assert len(seconds) == training.epochs_run
     assert page.value('seconds-per-epoch') == f'{np.median(seconds[1:]):.1f}'
