@@ -170,7 +170,8 @@ def main(argv=None):
         'ours': ours,
         'ours_mean': float(np.mean(ours)),
         'ours_std': float(np.std(ours)),
-        # The early-stopped model's, before the refit on train + eval that is served.
+        # The first fit's weights kept (early-stopped, averaged over the epochs around the
+        # best), before the refit on train + eval that is served.
         'ours_eval': ours_eval,
         'ours_train_seconds': train_seconds,
         'notebook': notebook['test_rmse'],

@@ -174,8 +174,8 @@ def training(run: Run) -> Training:
     if val_rmse:
         best = int(np.argmin(val_rmse)) + 1
         best_rmse = val_rmse[best - 1]
-        if history.averaged_epochs:
-            first, last = history.averaged_epochs
+        first, last = history.averaged_epochs or (best, best)
+        if first < last:
             kept = f'the mean of the weights after epochs {first} to {last}, around the best'
         elif patience:
             kept = f'epoch {best}: early stopping (patience {patience}) restored its weights'

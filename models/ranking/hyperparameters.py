@@ -19,7 +19,7 @@ class Hyperparameters:
     early_stopping_patience: int  # epochs without eval improvement; 0 disables
     # Serve the mean of the weights after epochs best - k ... best + k (best: the epoch of
     # the lowest eval RMSE), not the best epoch's alone; 0: the best epoch's. Needs a
-    # patience of at least k, so that the epochs after the best are trained.
+    # patience of at least k (not 0), so that the epochs after the best are trained.
     averaged_epochs_around_best: int
     # adam: weight decay of embedding rows over one epoch's steps, x learning_rate
     embedding_decay_per_epoch: float
@@ -29,8 +29,8 @@ class Hyperparameters:
     dropout: float
     ensemble_size: int  # members from different starting weights, averaged when served
     bias_baseline_regularisation: Sequence[float]  # the gate's baseline: chosen on eval
-    # After early stopping on eval, refit on train + eval for the best epoch count, and serve
-    # that (the bias baseline too).
+    # After early stopping on eval, refit on train + eval for as many epochs as the weights
+    # kept used (the best, or the last averaged), and serve that (the bias baseline too).
     refit_on_eval: bool
     seed: int
 

@@ -446,13 +446,13 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     eval RMSE of its weights, and what the refit saw.
     """
     leave_libraries_to_autograph()
-    if 0 < hparams.early_stopping_patience < hparams.averaged_epochs_around_best:
+    if hparams.early_stopping_patience < hparams.averaged_epochs_around_best:
         raise ValueError(
             f'averaged_epochs_around_best {hparams.averaged_epochs_around_best} needs an '
             f'early_stopping_patience of at least as many epochs (it is '
-            f'{hparams.early_stopping_patience}), or 0: early stopping would end the fit '
-            'before the epochs after the best that it averages. Set both in '
-            'pipeline/configs.py.')
+            f'{hparams.early_stopping_patience}): with less, early stopping would end the '
+            'fit before the epochs after the best that it averages; without it, every '
+            'epoch after the best would be kept in memory. Set both in pipeline/configs.py.')
     tf.keras.utils.set_random_seed(hparams.seed)
     refit = hparams.refit_on_eval and not train_steps
     tables = build_catalog_tables(train_split, sizes, hparams.implicit_feedback_limit,

@@ -48,58 +48,87 @@ def test_refit_trains_on_train_and_eval_for_the_best_epoch_count(columns, sizes,
     assert history['eval_rmse'] == pytest.approx(min(history['epochs']['val_rmse']), abs=1e-4)
 
 
-def test_averaged_weights_are_the_mean_of_the_epochs_around_the_best(columns, sizes, tmp_path):
+def _recording_epoch_weights(monkeypatch):
+    """Makes each fit's EpochWeights also keep every epoch's weights; returns them by fit."""
+    fits = []
+
+    class Recording(trainer.EpochWeights):
+        def __init__(self, radius):
+            super().__init__(radius)
+            self.every = {}
+            fits.append(self.every)
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            self.every[epoch + 1] = self.weights[epoch + 1]
+
+    monkeypatch.setattr(trainer, 'EpochWeights', Recording)
+    return fits
+
+
+def _assert_weights_are_the_mean(model, every, first, last):
+    for index, variable in enumerate(model.trainable_variables):
+        np.testing.assert_allclose(
+            variable.numpy(),
+            np.mean([every[number][index] for number in range(first, last + 1)], axis=0),
+            rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize('refit', [False, True])
+def test_averaged_weights_are_the_mean_of_the_epochs_around_the_best(
+        refit, columns, sizes, tmp_path, monkeypatch):
+    fits = _recording_epoch_weights(monkeypatch)
     settings = hparams(epochs=5, early_stopping_patience=10, batch_size=3, ensemble_size=2,
-                       averaged_epochs_around_best=1)
+                       averaged_epochs_around_best=1, refit_on_eval=refit)
     model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
                                    log_dir=str(tmp_path))
     best = int(np.argmin(history['epochs']['val_rmse'])) + 1
     first, last = max(1, best - 1), min(5, best + 1)
     assert history['averaged_epochs'] == [first, last]
-    # The refit trains as many epochs as the average used, and averages the same ones.
-    assert history['refit']['epochs'] == last
+    assert len(fits[0]) == 5
+    if not refit:
+        _assert_weights_are_the_mean(model, fits[0], first, last)
+        # The eval RMSE reported is the average's, not the best epoch's.
+        assert history['eval_rmse'] == pytest.approx(
+            trainer.rmse(model, trainer._batches(eval_rows(), 8)), abs=1e-6)
+        assert abs(history['eval_rmse'] - history['epochs']['val_rmse'][best - 1]) > 1e-5
+        return
+    # The refit trains as many epochs as the average used, and serves the mean of the same.
+    assert history['refit']['epochs'] == last == len(fits[1])
     assert len(history['refit']['train_rmse']) == last
     assert history['refit']['averaged_epochs'] == [first, last]
-    # The eval RMSE reported is that of the average, not of any one epoch.
-    assert history['eval_rmse'] not in history['epochs']['val_rmse']
-
-
-class _EveryEpoch(tf.keras.callbacks.Callback):
-    """Every epoch's weights, for comparison with EpochWeights's."""
-
-    def __init__(self):
-        super().__init__()
-        self.weights = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.weights.append([variable.numpy() for variable in self.model.trainable_variables])
+    _assert_weights_are_the_mean(model, fits[1], first, last)
 
 
 def test_epoch_weights_keeps_the_epochs_an_average_around_the_best_can_use():
     model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
-    model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss='mse',
-                  metrics=[tf.keras.metrics.RootMeanSquaredError(name='rmse')])
-    inputs = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
-    labels = inputs @ np.array([1.0, -2.0], np.float32)
-    kept, every = trainer.EpochWeights(radius=1), _EveryEpoch()
-    history = model.fit(inputs, labels, validation_data=(inputs[:8], labels[:8]), epochs=6,
-                        batch_size=64, verbose=0, callbacks=[every, kept])
-    best = int(np.argmin(history.history['val_rmse'])) + 1
-    # Those from the epoch before the best on; none earlier.
-    first, last = max(1, best - 1), min(6, best + 1)
-    assert sorted(kept.weights) == list(range(first, 7)) and first > 1
-    trainer.average_epochs(model, kept, first, last)
-    for index, variable in enumerate(model.trainable_variables):
-        np.testing.assert_allclose(variable.numpy(), np.mean(
-            [every.weights[n - 1][index] for n in range(first, last + 1)], axis=0), rtol=1e-6)
+    model.compile(optimizer='sgd', loss='mse')
+    kept = trainer.EpochWeights(radius=1)
+    kept.set_model(model)
+    # Each epoch's weights are its number, so that a mean is easy to check.
+    for epoch, val_rmse in enumerate([3.0, 2.0, 1.0, 1.5, 1.7, 1.9]):
+        for variable in model.trainable_variables:
+            variable.assign(tf.fill(variable.shape, float(epoch + 1)))
+        kept.on_epoch_end(epoch, {'val_rmse': val_rmse})
+    # The best is epoch 3: from the one before it on, none earlier.
+    assert sorted(kept.weights) == [2, 3, 4, 5, 6]
+    trainer.average_epochs(model, kept, 2, 4)
+    for variable in model.trainable_variables:
+        np.testing.assert_allclose(variable.numpy(), 3.0)
+    # A later best moves the window.
+    kept.on_epoch_end(6, {'val_rmse': 0.5})
+    assert sorted(kept.weights) == [6, 7]
     # Without eval (the refit), the last 2 x radius + 1.
     refit = trainer.EpochWeights(radius=1)
-    model.fit(inputs, labels, epochs=5, batch_size=64, verbose=0, callbacks=[refit])
+    refit.set_model(model)
+    for epoch in range(5):
+        refit.on_epoch_end(epoch, {'rmse': 1.0})
     assert sorted(refit.weights) == [3, 4, 5]
 
 
-def test_averaging_past_the_patience_is_refused(columns, sizes, tmp_path):
-    settings = hparams(early_stopping_patience=1, averaged_epochs_around_best=2)
+@pytest.mark.parametrize('patience', [0, 1])
+def test_averaging_past_the_patience_is_refused(patience, columns, sizes, tmp_path):
+    settings = hparams(early_stopping_patience=patience, averaged_epochs_around_best=2)
     with pytest.raises(ValueError, match='early_stopping_patience of at least'):
         trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
                       log_dir=str(tmp_path))

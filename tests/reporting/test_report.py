@@ -185,8 +185,9 @@ def test_training_marks_the_epochs_whose_weights_were_kept(run, context, page):
     assert page.value('best-eval-rmse') == f'{val_rmse[best - 1]:.4f}'
     assert page.rows('training-table') == [
         [str(training.epochs_run), str(best), f'{val_rmse[best - 1]:.4f}', training.kept]]
-    # The RMSE measured again after training is the average's.
+    # The RMSE measured again after training is the average's, not the best epoch's.
     assert training.eval_rmse == pytest.approx(history['eval_rmse'])
+    assert abs(training.eval_rmse - val_rmse[best - 1]) > 1e-5
     seconds = history['epoch_seconds']
     assert len(seconds) == training.epochs_run
     assert page.value('seconds-per-epoch') == f'{np.median(seconds[1:]):.1f}'
