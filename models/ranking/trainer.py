@@ -431,7 +431,8 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
 
     The model is fitted on train, stopping early on eval; with averaged_epochs_around_best
     k, its weights are then the mean of those after the k epochs before the best, the best
-    and the k after it. With refit_on_eval, it is then fitted again from its starting
+    and the k after it, if that mean does better on eval than the best epoch's weights
+    (else those). With refit_on_eval, it is then fitted again from its starting
     weights on train + eval, for as many epochs as that fit used (the best, or the last
     averaged), averaged over the same epochs, and that fit is returned: the served model
     sees all the data but the test split, while the eval RMSE reported stays that of the
@@ -475,13 +476,20 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
         hparams.epochs, log_dir, eval_data, hparams.early_stopping_patience, train_steps,
         epoch_weights)
     history = {'epochs': epochs, 'epoch_seconds': seconds}
-    epochs_used = best_epochs(epochs)
+    best = epochs_used = best_epochs(epochs)
+    history['eval_rmse'] = eval_rmse = rmse(model, eval_data)  # the best epoch's weights
     if radius:
-        window = (max(1, epochs_used - radius), min(len(epochs['rmse']), epochs_used + radius))
+        window = (max(1, best - radius), min(len(epochs['rmse']), best + radius))
         average_epochs(model, epoch_weights, *window)
-        history['averaged_epochs'] = list(window)
-        epochs_used = window[1]
-    history['eval_rmse'] = rmse(model, eval_data)
+        averaged_rmse = rmse(model, eval_data)
+        # Chosen on eval: where an epoch moves the weights far (a high learning rate on
+        # little data), their mean can be worse than the best epoch's; then that is kept.
+        if averaged_rmse <= eval_rmse:
+            history.update(eval_rmse=averaged_rmse, averaged_epochs=list(window))
+            epochs_used = window[1]
+        else:
+            average_epochs(model, epoch_weights, best, best)
+            radius = 0
     if refit:
         seen = concatenate_ratings(train_split, eval_split)
         history['refit'] = {'epochs': epochs_used, 'examples': len(seen[features.LABEL])}

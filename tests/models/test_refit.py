@@ -78,6 +78,10 @@ def _assert_weights_are_the_mean(model, every, first, last):
 def test_averaged_weights_are_the_mean_of_the_epochs_around_the_best(
         refit, columns, sizes, tmp_path, monkeypatch):
     fits = _recording_epoch_weights(monkeypatch)
+    # Eval RMSE as measured for the best epoch's weights, then for their mean: the mean is
+    # better, so it is kept (test_an_average_that_does_worse_on_eval_is_not_kept).
+    measured = iter([0.9, 0.8])
+    monkeypatch.setattr(trainer, 'rmse', lambda model, data: next(measured))
     settings = hparams(epochs=5, early_stopping_patience=10, batch_size=3, ensemble_size=2,
                        averaged_epochs_around_best=1, refit_on_eval=refit)
     model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
@@ -88,16 +92,36 @@ def test_averaged_weights_are_the_mean_of_the_epochs_around_the_best(
     assert len(fits[0]) == 5
     if not refit:
         _assert_weights_are_the_mean(model, fits[0], first, last)
-        # The eval RMSE reported is the average's, not the best epoch's.
-        assert history['eval_rmse'] == pytest.approx(
-            trainer.rmse(model, trainer._batches(eval_rows(), 8)), abs=1e-6)
-        assert abs(history['eval_rmse'] - history['epochs']['val_rmse'][best - 1]) > 1e-5
+        assert history['eval_rmse'] == 0.8  # the mean's
         return
     # The refit trains as many epochs as the average used, and serves the mean of the same.
     assert history['refit']['epochs'] == last == len(fits[1])
     assert len(history['refit']['train_rmse']) == last
     assert history['refit']['averaged_epochs'] == [first, last]
     _assert_weights_are_the_mean(model, fits[1], first, last)
+
+
+def test_an_average_that_does_worse_on_eval_is_not_kept(columns, sizes, tmp_path,
+                                                        monkeypatch):
+    average = trainer.average_epochs
+
+    def spoiled(model, epoch_weights, first, last):
+        average(model, epoch_weights, first, last)
+        if first < last:  # a mean, not the fallback to the best epoch alone
+            for variable in model.trainable_variables:
+                variable.assign(variable * 3.0)
+
+    monkeypatch.setattr(trainer, 'average_epochs', spoiled)
+    settings = hparams(epochs=4, early_stopping_patience=10, batch_size=3, ensemble_size=2,
+                       averaged_epochs_around_best=1)
+    model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
+                                   log_dir=str(tmp_path))
+    best = int(np.argmin(history['epochs']['val_rmse'])) + 1
+    assert 'averaged_epochs' not in history
+    assert history['eval_rmse'] == pytest.approx(min(history['epochs']['val_rmse']), abs=1e-4)
+    # The refit then trains the best epoch count, unaveraged.
+    assert history['refit']['epochs'] == best
+    assert 'averaged_epochs' not in history['refit']
 
 
 def test_epoch_weights_keeps_the_epochs_an_average_around_the_best_can_use():
