@@ -87,11 +87,16 @@ class LazyAdam(tf.keras.optimizers.Adam):
                 row_steps.assign(tf.fill(tf.shape(row_steps), now))
 
 
+def catch_up_rows(model: tf.keras.Model):
+    """Applies to every row of the model's tables the decay it has missed, if the model
+    trains with LazyAdam; other optimizers have nothing to catch up."""
+    if isinstance(model.optimizer, LazyAdam):
+        model.optimizer.catch_up(model.trainable_variables)
+
+
 class CatchUpDecay(tf.keras.callbacks.Callback):
     """Brings every row up to date before each evaluation, so that the eval metrics, early
     stopping and the weights it keeps see the model that training has made."""
 
     def on_test_begin(self, logs=None):
-        optimizer = self.model.optimizer
-        if isinstance(optimizer, LazyAdam):
-            optimizer.catch_up(self.model.trainable_variables)
+        catch_up_rows(self.model)

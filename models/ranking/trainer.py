@@ -20,7 +20,7 @@ from models import artifacts, features, schema
 from models.ranking import bias_baseline, catalog, signatures
 from models.ranking import model as ranking_model
 from models.ranking.hyperparameters import Hyperparameters
-from models.ranking.lazy_adam import CatchUpDecay, LazyAdam
+from models.ranking.lazy_adam import CatchUpDecay, LazyAdam, catch_up_rows
 
 
 def leave_libraries_to_autograph():
@@ -370,8 +370,7 @@ class EpochWeights(tf.keras.callbacks.Callback):
         self._best = (math.inf, 0)
 
     def on_epoch_end(self, epoch, logs=None):
-        if isinstance(self.model.optimizer, LazyAdam):
-            self.model.optimizer.catch_up(self.model.trainable_variables)
+        catch_up_rows(self.model)
         number = epoch + 1
         self.weights[number] = [variable.numpy() for variable in self.model.trainable_variables]
         val_rmse = (logs or {}).get('val_rmse')
@@ -413,8 +412,8 @@ def _fit(model, data, epochs, log_dir, eval_data=None, patience=0, train_steps=N
         fit_args = dict(epochs=1, steps_per_epoch=train_steps)
     history = model.fit(data, validation_data=eval_data, callbacks=callbacks, verbose=2,
                         **fit_args)
-    if eval_data is None and isinstance(model.optimizer, LazyAdam):
-        model.optimizer.catch_up(model.trainable_variables)
+    if eval_data is None:
+        catch_up_rows(model)
     metrics = {key: [float(v) for v in values] for key, values in history.history.items()}
     return metrics, timer.seconds
 
