@@ -403,8 +403,10 @@ def _fit(model, data, epochs, log_dir, eval_data=None, patience=0, train_steps=N
     if epoch_weights is not None:
         callbacks.append(epoch_weights)
     if patience and eval_data is not None:
+        # Given epoch_weights, the best epoch's weights are among them: early stopping need
+        # not copy every weight, the tables too, at each better epoch.
         callbacks.append(tf.keras.callbacks.EarlyStopping(
-            monitor='val_rmse', patience=patience, restore_best_weights=True))
+            monitor='val_rmse', patience=patience, restore_best_weights=epoch_weights is None))
     fit_args = dict(epochs=epochs)
     if train_steps:
         # A hard cap on optimisation steps, used to make a deliberately weak model.
@@ -476,6 +478,8 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
         epoch_weights)
     history = {'epochs': epochs, 'epoch_seconds': seconds}
     best = epochs_used = best_epochs(epochs)
+    if radius:  # early stopping left the last epoch's weights; EpochWeights kept the best's
+        average_epochs(model, epoch_weights, best, best)
     history['eval_rmse'] = eval_rmse = rmse(model, eval_data)  # the best epoch's weights
     if radius:
         window = (max(1, best - radius), min(len(epochs['rmse']), best + radius))
