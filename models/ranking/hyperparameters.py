@@ -19,8 +19,8 @@ class Hyperparameters:
     early_stopping_patience: int  # epochs without eval improvement; 0 disables
     # Serve the mean of the weights after epochs best - k ... best + k (best: the epoch of
     # the lowest eval RMSE), not the best epoch's alone, if it does better on eval; 0: the
-    # best epoch's. Needs a
-    # patience of at least k (not 0), so that the epochs after the best are trained.
+    # best epoch's. Needs a patience of at least k (not 0), so that the epochs after the
+    # best are trained.
     averaged_epochs_around_best: int
     # adam: weight decay of embedding rows over one epoch's steps, x learning_rate
     embedding_decay_per_epoch: float
