@@ -55,7 +55,8 @@ NOTEBOOK_HYPERPARAMETERS = dict(
 # and best + 1 rather than the best epoch's alone (if it does better on eval, which it did
 # in every run below): eval RMSE 0.8972 against 0.9001 on ml-100k (seeds 42-44), 0.8947
 # against 0.8988 on the CSV-family set (seeds 42, 43) and 0.8387 against 0.8454 on a set
-# of 1M synthetic ratings (seed 42); the refit then trains one epoch more. A smaller or more dropped-out MLP did better on the first two, worse at 1M.
+# of 1M synthetic ratings (seed 42); the refit then trains one epoch more. A smaller or
+# more dropped-out MLP did better on the first two, worse at 1M.
 HYBRID_HYPERPARAMETERS = dict(
     architecture='hybrid', embedding_dim=32, hidden_units=(128,), optimizer='adam',
     learning_rate=0.006, batch_size=4096, epochs=40, early_stopping_patience=3,

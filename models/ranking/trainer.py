@@ -433,12 +433,12 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     The model is fitted on train, stopping early on eval; with averaged_epochs_around_best
     k, its weights are then the mean of those after the k epochs before the best, the best
     and the k after it, if that mean does better on eval than the best epoch's weights
-    (else those). With refit_on_eval, it is then fitted again from its starting
-    weights on train + eval, for as many epochs as that fit used (the best, or the last
-    averaged), averaged over the same epochs, and that fit is returned: the served model
-    sees all the data but the test split, while the eval RMSE reported stays that of the
-    weights kept from the fit on train, which never saw eval. The refit's SVD++ samples and starting mean
-    include eval's ratings, as its bias baseline does (fit_bias_baseline). The refit
+    (else those). With refit_on_eval, it is then fitted again from its starting weights on
+    train + eval, for as many epochs as that fit used (the best, or the last averaged),
+    averaged over the same epochs, and that fit is returned: the served model sees all the
+    data but the test split, while the eval RMSE reported stays that of the weights kept
+    from the fit on train, which never saw eval. The refit's SVD++ samples and starting
+    mean include eval's ratings, as its bias baseline does (fit_bias_baseline). The refit
     restarts the same model, rather than building another, so that the traced train step
     is reused: tracing it again would cost about as much as the refit's training.
 
