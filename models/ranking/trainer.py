@@ -79,8 +79,11 @@ def read_split(file_pattern, data_accessor, tf_transform_output, columns=TRAIN_C
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         # In file order: the SVD++ sample and the epochs' permutations depend on row order,
-        # and the seed must fix them.
-        tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=False),
+        # and the seed must fix them. reader_num_threads=None reads the files in the
+        # thread that batches the records: tfxio's default reader thread hands each record
+        # over on its own, which made reading 8x slower (a wake-up per record).
+        tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=False,
+                                       reader_num_threads=None),
         tf_transform_output.raw_metadata.schema).map(kept)
     batches = []
     for batch in dataset:
@@ -513,13 +516,10 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
 
 
 def rmse(model, data) -> float:
-    """RMSE of the model's served (clipped) predictions over a dataset."""
-    squared_error, count = 0.0, 0
-    for batch in data:
-        error = model(batch) - tf.cast(batch[features.LABEL], tf.float32)
-        squared_error += float(tf.reduce_sum(error * error))
-        count += int(tf.size(error))
-    return (squared_error / count) ** 0.5
+    """RMSE of the model's served (clipped) predictions over a dataset: the task's metric,
+    computed by the test step that fit's validation traced (called eagerly batch by batch,
+    the model took 10 s for the 0.8M eval rows of 10M ratings)."""
+    return float(model.evaluate(data, verbose=0, return_dict=True)['rmse'])
 
 
 def run_fn(fn_args: FnArgs):
