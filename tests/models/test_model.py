@@ -94,22 +94,26 @@ def test_rated_movies_sample_keeps_at_most_the_limit_per_user():
 def test_training_batches_hold_every_row_once_per_epoch_in_a_new_order():
     split = {features.USER_INDEX: np.arange(10), features.MOVIE_INDEX: np.arange(10) + 100,
              features.LABEL: np.arange(10, dtype=np.float32)}
-    batches = trainer._batches(split, batch_size=4, shuffle_seed=1)
+    steps = trainer.steps_per_epoch(split, batch_size=4)
+    assert steps == 3
+    # Endless: fit takes `steps` batches an epoch from one iterator.
+    batches = iter(trainer._batches(split, batch_size=4, shuffle_seed=1))
 
     def epoch():
-        rows = [(b[features.USER_INDEX].numpy(), b[features.MOVIE_INDEX].numpy())
-                for b in batches]
-        users, movies = [u for u, _ in rows], [m for _, m in rows]
+        rows = [next(batches) for _ in range(steps)]
+        users = [b[features.USER_INDEX].numpy() for b in rows]
+        movies = [b[features.MOVIE_INDEX].numpy() for b in rows]
         assert [len(u) for u in users] == [4, 4, 2]
         # Rows stay whole: a user's movie and label travel with it.
         np.testing.assert_array_equal(np.concatenate(movies), np.concatenate(users) + 100)
         return np.concatenate(users)
 
-    first, second = epoch(), epoch()
-    assert sorted(first) == sorted(second) == list(range(10))
-    assert first.tolist() != second.tolist()
+    first, second, third = epoch(), epoch(), epoch()
+    for order in (first, second, third):
+        assert sorted(order) == list(range(10))
+    assert first.tolist() != second.tolist() != third.tolist()
     # The seed fixes the orders.
-    again = trainer._batches(split, batch_size=4, shuffle_seed=1)
+    again = trainer._batches(split, batch_size=4, shuffle_seed=1).take(steps)
     assert np.concatenate([b[features.USER_INDEX].numpy() for b in again]).tolist() == \
         first.tolist()
 
