@@ -283,7 +283,9 @@ def _batches(split: Dict[str, np.ndarray], batch_size: int, shuffle_seed=None):
     buffer as large as the split would hold every example as separate tensors, several
     times the memory of the columns themselves. One endless dataset, rather than one pass
     that fit starts again each epoch, keeps a single iterator: replacing it between epochs
-    took 2-6 s each time, and its prefetching carries on into the next epoch.
+    took 2-6 s each time, and its prefetching carries on into the next epoch. Nor does
+    fit then call the train step on an exhausted pass, which counted as an optimizer step
+    (the rows' decay took one step more each epoch than the epoch had batches).
     """
     columns = {key: tf.constant(split[key]) for key in _TRAINING_COLUMNS}
     count = len(split[features.LABEL])
