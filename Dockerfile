@@ -50,6 +50,8 @@ RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
 RUN cd / && python -c "\
 from components.anomaly_gate import AnomalyGate_Executor; \
 from components.atomic_pusher import AtomicPushExecutor; \
+from components.batched_reads import StatisticsGenExecutor; \
+from components.batched_reads import TransformExecutor; \
 from components.curated_schema import CuratedSchemaGen_Executor; \
 from components import curated_schema; \
 from components.movielens.executor import Executor; \

@@ -3,7 +3,7 @@ configs.py through the runners' flags (pipeline/flags.py)."""
 from typing import Any, Dict, List, Optional, Sequence, Type
 
 import tensorflow_model_analysis as tfma
-from tfx.components import Evaluator, ExampleValidator, StatisticsGen, Trainer, Transform
+from tfx.components import Evaluator, ExampleValidator, Trainer
 from tfx.dsl.components.common.resolver import ResolverStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
@@ -11,6 +11,7 @@ from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 from components import evaluator_extractors, rmse_metric
 from components.anomaly_gate import AnomalyGate
 from components.atomic_pusher import AtomicPusher
+from components.batched_reads import BatchedStatisticsGen, BatchedTransform
 from components.baseline_resolver import baseline_resolver
 from components.curated_schema import CuratedSchemaGen, schemas_fingerprint
 from components.movielens.component import MovieLensExampleGen
@@ -175,7 +176,8 @@ def create_pipeline(
     example_gen = MovieLensExampleGen(
         data_path=data_path, source=source, split_buckets=split_buckets, tfds_name=tfds_name,
         predefined_split=predefined_split, skip_bad_rows=skip_bad_rows, split=split)
-    statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
+    statistics_gen = BatchedStatisticsGen(
+        examples=example_gen.outputs['examples']).with_id('StatisticsGen')
     # The schema follows the release the ExampleGen found, known only when it has run.
     schema_gen = CuratedSchemaGen(examples=example_gen.outputs['examples'],
                                   fingerprint=schemas_fingerprint())
@@ -183,7 +185,7 @@ def create_pipeline(
         statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs['anomalies'],
                                schema=schema_gen.outputs['schema'])
-    transform = Transform(
+    transform = BatchedTransform(
         examples=example_gen.outputs['examples'],
         schema=anomaly_gate.outputs['validated_schema'],
         preprocessing_fn=preprocessing_fn,
@@ -201,7 +203,7 @@ def create_pipeline(
         # again; with one span, an unchanged rerun is served from TFX's own cache.
         disable_analyzer_cache=True,
         # Not read by preprocessing_fn: it makes an edit of the code a cache miss.
-        custom_config={'source': source_fingerprint.transform_source()})
+        custom_config={'source': source_fingerprint.transform_source()}).with_id('Transform')
     trainer = Trainer(
         run_fn=run_fn,
         examples=example_gen.outputs['examples'],

@@ -71,6 +71,8 @@ PROJECT_DOTTED_PATHS = {
     'components.atomic_pusher.AtomicPushExecutor',
     'components.served_baseline.LatestServedModel_Executor',
     'components.served_baseline.ServedBaselineEvaluatorExecutor',
+    'components.batched_reads.StatisticsGenExecutor',
+    'components.batched_reads.TransformExecutor',
     configs.PREPROCESSING_FN,
     configs.RUN_FN,
 }

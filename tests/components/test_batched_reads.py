@@ -1,0 +1,98 @@
+"""StatisticsGen and Transform reading in batches of records: the same RecordBatches as TFX's
+reader, and the same statistics as TFX's StatisticsGen executor, from a real ExampleGen run."""
+import os
+
+import apache_beam as beam
+import pyarrow as pa
+import pytest
+import tensorflow_data_validation as tfdv
+from tfx.components.statistics_gen import executor as tfx_statistics_gen_executor
+from tfx.types import standard_artifacts
+from tfx_bsl.public import tfxio
+from tfx_bsl.tfxio import raw_tf_record
+
+from components import batched_reads, curated_schema
+from datasets import synthetic
+from models import features
+from tests.components import movielens_data as data
+
+
+@pytest.fixture(scope='module')
+def examples(tmp_path_factory):
+    """A real ExampleGen run on 300 generated ratings (three splits, one file each)."""
+    root = tmp_path_factory.mktemp('batched_reads')
+    folder = synthetic.write_grouplens(str(root / 'folder'), 300, seed=3)
+    return data.run_executor(str(root / 'examples'), folder).artifact
+
+
+def split_files(examples, split):
+    return os.path.join(examples.uri, f'Split-{split}', '*')
+
+
+_READ = []  # what record_batches' pipeline read; the pipeline runs in this process
+
+
+def _keep(batch):
+    _READ.append(batch)
+
+
+def record_batches(source):
+    """The RecordBatches a TFXIO's BeamSource reads, in a pipeline of the in-process runner."""
+    _READ.clear()
+    with beam.Pipeline() as pipeline:
+        _ = pipeline | source | beam.Map(_keep)
+    return list(_READ)
+
+
+@pytest.mark.parametrize('schema', [None, curated_schema.load('100k')], ids=['no schema',
+                                                                            'schema'])
+@pytest.mark.parametrize('raw_record_column_name', [None, '__raw_record__'])
+def test_the_record_batches_are_tfxs_in_batches_of_the_size_asked(examples, schema,
+                                                                  raw_record_column_name):
+    patterns = [split_files(examples, split) for split in features.SPLITS]
+    tfx_reader = tfxio.TFExampleRecord(file_pattern=patterns, schema=schema,
+                                       raw_record_column_name=raw_record_column_name)
+    ours = batched_reads.batched(tfx_reader)
+    assert isinstance(ours, batched_reads.BatchedTFExampleRecord)
+    batches = record_batches(ours.BeamSource(batch_size=16))
+    read, expected = (pa.Table.from_batches(b)
+                      for b in (batches, record_batches(tfx_reader.BeamSource())))
+    assert read.schema.equals(expected.schema)
+    # Beam gives no order between bundles: the same rows, in any order.
+    assert sorted(map(repr, read.to_pylist())) == sorted(map(repr, expected.to_pylist()))
+    assert expected.num_rows == 300 and max(batch.num_rows for batch in batches) == 16
+    if schema is not None:
+        assert ours.ArrowSchema().equals(tfx_reader.ArrowSchema())
+
+
+def test_other_readers_are_left_as_they_are(examples):
+    raw = raw_tf_record.RawTfRecordTFXIO(split_files(examples, features.TRAIN_SPLIT),
+                                         raw_record_column_name='raw', telemetry_descriptors=[])
+    assert batched_reads.batched(raw) is raw
+
+
+def test_a_pattern_that_matches_no_file_is_an_error_naming_it(tmp_path):
+    pattern = str(tmp_path / 'Split-train' / '*')
+    reader = batched_reads.batched(tfxio.TFExampleRecord(file_pattern=pattern))
+    with pytest.raises(ValueError, match=f'No files match .*{pattern}.*the ExampleGen'):
+        record_batches(reader.BeamSource())
+
+
+def run_statistics_gen(executor_class, examples, output_dir):
+    statistics = standard_artifacts.ExampleStatistics()
+    statistics.uri = output_dir
+    executor_class().Do({'examples': [examples]}, {'statistics': [statistics]},
+                        {'exclude_splits': '[]'})
+    return {split: tfdv.load_stats_binary(os.path.join(output_dir, f'Split-{split}',
+                                                       'FeatureStats.pb'))
+            for split in features.SPLITS}
+
+
+def test_statistics_gen_writes_the_statistics_tfxs_executor_writes(examples, tmp_path):
+    ours = run_statistics_gen(batched_reads.StatisticsGenExecutor, examples,
+                              str(tmp_path / 'ours'))
+    theirs = run_statistics_gen(tfx_statistics_gen_executor.Executor, examples,
+                                str(tmp_path / 'tfx'))
+    for split in features.SPLITS:
+        assert ours[split].datasets[0].num_examples > 0
+        assert ours[split] == theirs[split], split
