@@ -23,7 +23,7 @@ from tfx_bsl.coders import example_coder
 from tfx_bsl.tfxio import record_based_tfxio
 from tfx_bsl.tfxio import tf_example_record
 
-RECORDS_PER_BATCH = 8192
+RECORDS_PER_BATCH = 8192  # as tfx_bsl's byte-size batching caps a batch (configs.py)
 
 
 class _ReadRecordBatches(beam.DoFn):
@@ -53,7 +53,8 @@ class _ReadRecordBatches(beam.DoFn):
 
 
 class BatchedTFExampleRecord(tf_example_record.TFExampleRecord):
-    """TFExampleRecord whose BeamSource reads each file in batches of records."""
+    """TFExampleRecord whose BeamSource reads each file in batches of records (its
+    RawRecordBeamSource, which neither component uses, still reads record by record)."""
 
     @classmethod
     def like(cls, tfxio) -> 'BatchedTFExampleRecord':
@@ -97,9 +98,10 @@ def batched(tfxio):
 class StatisticsGenExecutor(statistics_gen_executor.Executor):
     """TFX's StatisticsGen executor, reading each split with BatchedTFExampleRecord.
 
-    TFX's executor builds its reader with tfxio_utils.get_split_tfxio and offers no other
-    hook; that function is replaced while Do runs (components run one at a time in a
-    process), and everything else is TFX's.
+    TFX's executor builds its readers with tfxio_utils.get_split_tfxio, called through the
+    module, and offers no other hook: that function is replaced while Do runs (components
+    run one at a time in a process), and all else is TFX's. A test checks that every
+    split is read in batches, should TFX stop calling it so.
     """
 
     def Do(self, input_dict, output_dict, exec_properties):
@@ -109,11 +111,25 @@ class StatisticsGenExecutor(statistics_gen_executor.Executor):
             super().Do(input_dict, output_dict, exec_properties)
 
 
-class TransformExecutor(transform_executor.Executor):
-    """TFX's Transform executor, reading each split with BatchedTFExampleRecord."""
+class BatchedTransformProcessor(transform_executor.TransformProcessor):
+    """TFX's TransformProcessor, which does Transform's work, reading with
+    BatchedTFExampleRecord."""
 
     def _CreateTFXIO(self, dataset, schema):
         return batched(super()._CreateTFXIO(dataset, schema))
+
+
+class TransformExecutor(transform_executor.Executor):
+    """TFX's Transform executor with BatchedTransformProcessor.
+
+    TFX's executor makes its TransformProcessor by the module's name for it and offers no
+    other hook: the name is replaced while Do runs, as for StatisticsGenExecutor.
+    """
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        with mock.patch.object(transform_executor, 'TransformProcessor',
+                               BatchedTransformProcessor):
+            super().Do(input_dict, output_dict, exec_properties)
 
 
 class BatchedStatisticsGen(StatisticsGen):

@@ -81,7 +81,7 @@ def read_split(file_pattern, data_accessor, tf_transform_output, columns=TRAIN_C
         # In file order: the SVD++ sample and the epochs' permutations depend on row order,
         # and the seed must fix them. reader_num_threads=None reads the files in the
         # thread that batches the records: tfxio's default reader thread hands each record
-        # over on its own, which made reading 8x slower (a wake-up per record).
+        # over on its own, a thread wake-up per record, most of the time reading took.
         tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=False,
                                        reader_num_threads=None),
         tf_transform_output.raw_metadata.schema).map(kept)
@@ -275,24 +275,27 @@ def concatenate_ratings(*splits: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]
     return {key: np.concatenate([split[key] for split in splits]) for key in _TRAINING_COLUMNS}
 
 
-def _batches(split: Dict[str, np.ndarray], batch_size: int, shuffle_seed=None):
-    """The training columns in batches; with a seed, epoch after epoch without end, each in
-    a new random order (fit then takes steps_per_epoch batches an epoch).
+def eval_batches(split: Dict[str, np.ndarray]) -> tf.data.Dataset:
+    """The ids and labels of a split in batches, once through, in order."""
+    columns = {key: tf.constant(split[key]) for key in _TRAINING_COLUMNS}
+    return tf.data.Dataset.from_tensor_slices(columns).batch(_READ_BATCH).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def training_batches(split: Dict[str, np.ndarray], batch_size: int,
+                     seed: int) -> tf.data.Dataset:
+    """The ids and labels of a split in batches, epoch after epoch without end, each epoch
+    in a new random order; fit takes batches_per_epoch of them an epoch.
 
     The order is a permutation of row numbers drawn per epoch in numpy: a tf.data shuffle
     buffer as large as the split would hold every example as separate tensors, several
-    times the memory of the columns themselves. One endless dataset, rather than one pass
-    that fit starts again each epoch, keeps a single iterator: replacing it between epochs
-    took 2-6 s each time, and its prefetching carries on into the next epoch. Nor does
-    fit then call the train step on an exhausted pass, which counted as an optimizer step
-    (the rows' decay took one step more each epoch than the epoch had batches).
+    times the memory of the columns themselves. Endless, so that fit keeps one iterator
+    (and its prefetching) across epochs rather than making one each epoch, and never
+    calls the train step on a spent iterator, which counted as an optimizer step.
     """
     columns = {key: tf.constant(split[key]) for key in _TRAINING_COLUMNS}
     count = len(split[features.LABEL])
-    if shuffle_seed is None:
-        return tf.data.Dataset.from_tensor_slices(columns).batch(batch_size).prefetch(
-            tf.data.AUTOTUNE)
-    generator = np.random.default_rng(shuffle_seed)
+    generator = np.random.default_rng(seed)
 
     def epochs_order():
         while True:
@@ -307,9 +310,9 @@ def _batches(split: Dict[str, np.ndarray], batch_size: int, shuffle_seed=None):
         tf.data.AUTOTUNE)
 
 
-def steps_per_epoch(split: Dict[str, np.ndarray], batch_size: int) -> int:
-    """The batches of one epoch of _batches: the last one may be short."""
-    return math.ceil(len(split[features.LABEL]) / batch_size)
+def batches_per_epoch(examples: int, batch_size: int) -> int:
+    """The batches of one epoch of training_batches (the last may be short); at least one."""
+    return max(1, math.ceil(examples / batch_size))
 
 
 def optimizer(hparams: Hyperparameters, train_examples: int):
@@ -327,9 +330,9 @@ def optimizer(hparams: Hyperparameters, train_examples: int):
                              'ignore it.')
         return tf.keras.optimizers.Adagrad(hparams.learning_rate)
     if hparams.optimizer == 'adam':
-        steps_per_epoch = max(1, math.ceil(train_examples / hparams.batch_size))
         return LazyAdam(hparams.learning_rate,
-                        row_decay=hparams.embedding_decay_per_epoch / steps_per_epoch)
+                        row_decay=hparams.embedding_decay_per_epoch / batches_per_epoch(
+                            train_examples, hparams.batch_size))
     raise ValueError(f"Unknown optimizer {hparams.optimizer!r}: use 'adagrad' or 'adam'.")
 
 
@@ -406,11 +409,11 @@ def average_epochs(model, epoch_weights: EpochWeights, first: int, last: int):
         variable.assign(np.mean([snapshot[index] for snapshot in snapshots], axis=0))
 
 
-def _fit(model, data, epochs, steps, log_dir, eval_data=None, patience=0, train_steps=None,
-         epoch_weights: Optional[EpochWeights] = None):
-    """Fits the model on `data` (endless, `steps` batches an epoch); with eval_data,
-    measuring it after each epoch and, given a patience, stopping early on it. Returns the
-    per-epoch metrics, and their seconds."""
+def _fit(model, data, epochs, epoch_batches, log_dir, eval_data=None, patience=0,
+         train_steps=None, epoch_weights: Optional[EpochWeights] = None):
+    """Fits the model on `data` (training_batches: endless, `epoch_batches` an epoch); with
+    eval_data, measuring it after each epoch and, given a patience, stopping early on it.
+    Returns the per-epoch metrics, and their seconds."""
     timer = EpochSeconds()
     # Every epoch ends with an evaluation, so the weights fit leaves are caught up.
     callbacks = [CatchUpDecay(), timer,
@@ -422,10 +425,9 @@ def _fit(model, data, epochs, steps, log_dir, eval_data=None, patience=0, train_
         # not copy every weight, the tables too, at each better epoch.
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor='val_rmse', patience=patience, restore_best_weights=epoch_weights is None))
-    fit_args = dict(epochs=epochs, steps_per_epoch=steps)
-    if train_steps:
-        # A hard cap on optimisation steps, used to make a deliberately weak model.
-        fit_args = dict(epochs=1, steps_per_epoch=train_steps)
+    # train_steps: a hard cap on optimisation steps, used to make a deliberately weak model.
+    fit_args = (dict(epochs=1, steps_per_epoch=train_steps) if train_steps else
+                dict(epochs=epochs, steps_per_epoch=epoch_batches))
     history = model.fit(data, validation_data=eval_data, callbacks=callbacks, verbose=2,
                         **fit_args)
     if eval_data is None:
@@ -481,15 +483,15 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
                                 sizes[features.MOVIE_INDEX], tables, scale)
     model.compile(optimizer=optimizer(hparams, len(train_split[features.LABEL])))
-    eval_data = _batches(eval_split, _READ_BATCH)
+    eval_data = eval_batches(eval_split)
     model(next(iter(eval_data)))  # builds the weights, to keep their starting values
     starting_weights = [variable.numpy() for variable in model.weights] if refit else None
     radius = 0 if train_steps else hparams.averaged_epochs_around_best
     epoch_weights = EpochWeights(radius) if radius else None
     epochs, seconds = _fit(
-        model, _batches(train_split, hparams.batch_size, shuffle_seed=hparams.seed),
-        hparams.epochs, steps_per_epoch(train_split, hparams.batch_size), log_dir, eval_data,
-        hparams.early_stopping_patience, train_steps, epoch_weights)
+        model, training_batches(train_split, hparams.batch_size, hparams.seed), hparams.epochs,
+        batches_per_epoch(len(train_split[features.LABEL]), hparams.batch_size), log_dir,
+        eval_data, hparams.early_stopping_patience, train_steps, epoch_weights)
     history = {'epochs': epochs, 'epoch_seconds': seconds}
     best = epochs_used = best_epochs(epochs)
     if radius:  # early stopping left the last epoch's weights; EpochWeights kept the best's
@@ -517,8 +519,8 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
             variable.assign(tf.zeros_like(variable))
         epoch_weights = EpochWeights(radius) if radius else None
         refit_epochs, seconds = _fit(
-            model, _batches(seen, hparams.batch_size, shuffle_seed=hparams.seed),
-            epochs_used, steps_per_epoch(seen, hparams.batch_size),
+            model, training_batches(seen, hparams.batch_size, hparams.seed), epochs_used,
+            batches_per_epoch(len(seen[features.LABEL]), hparams.batch_size),
             os.path.join(log_dir, 'refit'), epoch_weights=epoch_weights)
         history['refit'].update(train_rmse=refit_epochs['rmse'], epoch_seconds=seconds)
         if radius:
@@ -529,8 +531,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
 
 def rmse(model, data) -> float:
     """RMSE of the model's served (clipped) predictions over a dataset: the task's metric,
-    computed by the test step that fit's validation traced (called eagerly batch by batch,
-    the model took 10 s for the 0.8M eval rows of 10M ratings)."""
+    by the test step fit's validation has traced (an eager call per batch is far slower)."""
     return float(model.evaluate(data, verbose=0, return_dict=True)['rmse'])
 
 

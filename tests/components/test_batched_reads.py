@@ -1,12 +1,17 @@
 """StatisticsGen and Transform reading in batches of records: the same RecordBatches as TFX's
 reader, and the same statistics as TFX's StatisticsGen executor, from a real ExampleGen run."""
 import os
+import types
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
 import pyarrow as pa
 import pytest
 import tensorflow_data_validation as tfdv
 from tfx.components.statistics_gen import executor as tfx_statistics_gen_executor
+from tfx.components.transform import executor as tfx_transform_executor
+from tfx.components.util import examples_utils
+from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx_bsl.public import tfxio
 from tfx_bsl.tfxio import raw_tf_record
@@ -14,6 +19,7 @@ from tfx_bsl.tfxio import raw_tf_record
 from components import batched_reads, curated_schema
 from datasets import synthetic
 from models import features
+from pipeline import configs
 from tests.components import movielens_data as data
 
 
@@ -39,7 +45,7 @@ def _keep(batch):
 def record_batches(source):
     """The RecordBatches a TFXIO's BeamSource reads, in a pipeline of the in-process runner."""
     _READ.clear()
-    with beam.Pipeline() as pipeline:
+    with beam.Pipeline(options=PipelineOptions(list(configs.BEAM_PIPELINE_ARGS))) as pipeline:
         _ = pipeline | source | beam.Map(_keep)
     return list(_READ)
 
@@ -65,6 +71,36 @@ def test_the_record_batches_are_tfxs_in_batches_of_the_size_asked(examples, sche
         assert ours.ArrowSchema().equals(tfx_reader.ArrowSchema())
 
 
+def test_transform_reads_in_batches_what_it_projects(examples):
+    """Transform builds its readers with _CreateTFXIO and reads only the columns it needs,
+    through Project."""
+    dataset = types.SimpleNamespace(
+        file_pattern=[split_files(examples, features.TRAIN_SPLIT)],
+        file_format=[examples_utils.get_file_format(examples)],
+        data_format=example_gen_pb2.FORMAT_TF_EXAMPLE, data_view_uri=None)
+    schema = curated_schema.load('100k')
+    reader = batched_reads.BatchedTransformProcessor()._CreateTFXIO(dataset, schema)
+    assert isinstance(reader, batched_reads.BatchedTFExampleRecord)
+    projected = reader.Project([features.USER_ID, features.USER_RATING])
+    batches = record_batches(projected.BeamSource(batch_size=16))
+    assert {tuple(batch.schema.names) for batch in batches} == {
+        (features.USER_ID, features.USER_RATING)}
+    assert sum(batch.num_rows for batch in batches) == len(data.read_examples(
+        examples.uri, features.TRAIN_SPLIT))
+    assert max(batch.num_rows for batch in batches) == 16
+
+
+def test_transform_executor_does_its_work_with_the_batched_processor(monkeypatch):
+    processors = []
+    monkeypatch.setattr(tfx_transform_executor.Executor, 'Do', lambda *_: processors.append(
+        tfx_transform_executor.TransformProcessor))
+    batched_reads.TransformExecutor().Do({}, {}, {})
+    assert processors == [batched_reads.BatchedTransformProcessor]
+    # Only while Do runs.
+    assert tfx_transform_executor.TransformProcessor is not \
+        batched_reads.BatchedTransformProcessor
+
+
 def test_other_readers_are_left_as_they_are(examples):
     raw = raw_tf_record.RawTfRecordTFXIO(split_files(examples, features.TRAIN_SPLIT),
                                          raw_record_column_name='raw', telemetry_descriptors=[])
@@ -88,9 +124,19 @@ def run_statistics_gen(executor_class, examples, output_dir):
             for split in features.SPLITS}
 
 
-def test_statistics_gen_writes_the_statistics_tfxs_executor_writes(examples, tmp_path):
+def test_statistics_gen_writes_the_statistics_tfxs_executor_writes(examples, tmp_path,
+                                                                   monkeypatch):
+    sources = []
+    batched_source = batched_reads.BatchedTFExampleRecord.BeamSource
+
+    def counted(reader, *args, **kwargs):
+        sources.append(reader)
+        return batched_source(reader, *args, **kwargs)
+
+    monkeypatch.setattr(batched_reads.BatchedTFExampleRecord, 'BeamSource', counted)
     ours = run_statistics_gen(batched_reads.StatisticsGenExecutor, examples,
                               str(tmp_path / 'ours'))
+    assert len(sources) == len(features.SPLITS)  # each split read by the batched reader
     theirs = run_statistics_gen(tfx_statistics_gen_executor.Executor, examples,
                                 str(tmp_path / 'tfx'))
     for split in features.SPLITS:
