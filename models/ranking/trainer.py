@@ -275,11 +275,15 @@ def concatenate_ratings(*splits: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]
     return {key: np.concatenate([split[key] for split in splits]) for key in _TRAINING_COLUMNS}
 
 
+def _training_tensors(split: Dict[str, np.ndarray]) -> Dict[str, tf.Tensor]:
+    """The ids and labels of a split, the columns fit and evaluate read, as tensors."""
+    return {key: tf.constant(split[key]) for key in _TRAINING_COLUMNS}
+
+
 def eval_batches(split: Dict[str, np.ndarray]) -> tf.data.Dataset:
     """The ids and labels of a split in batches, once through, in order."""
-    columns = {key: tf.constant(split[key]) for key in _TRAINING_COLUMNS}
-    return tf.data.Dataset.from_tensor_slices(columns).batch(_READ_BATCH).prefetch(
-        tf.data.AUTOTUNE)
+    return tf.data.Dataset.from_tensor_slices(_training_tensors(split)).batch(
+        _READ_BATCH).prefetch(tf.data.AUTOTUNE)
 
 
 def training_batches(split: Dict[str, np.ndarray], batch_size: int,
@@ -293,7 +297,7 @@ def training_batches(split: Dict[str, np.ndarray], batch_size: int,
     (and its prefetching) across epochs rather than making one each epoch, and never
     calls the train step on a spent iterator, which counted as an optimizer step.
     """
-    columns = {key: tf.constant(split[key]) for key in _TRAINING_COLUMNS}
+    columns = _training_tensors(split)
     count = len(split[features.LABEL])
     generator = np.random.default_rng(seed)
 
