@@ -3,9 +3,11 @@
 Referenced by dotted path (models.ranking.trainer.run_fn), so the same code runs locally
 and in the Kubeflow image.
 """
+import concurrent.futures
 import json
 import math
 import os
+import threading
 import time
 from typing import Dict, Optional
 
@@ -198,21 +200,29 @@ def movie_neighbours(user_index: np.ndarray, movie_index: np.ndarray, residuals:
     norms = np.sqrt(np.asarray(ratings.multiply(ratings).sum(axis=0))).ravel() + 1e-6
     kept = min(count, movies - 1)
     block = max(1, 20_000_000 // movies)
-    for start in range(0, movies, block):
-        stop = min(start + block, movies)
-        # similarity = products / (norm x norm) x together / (together + shrinkage)
-        similarity = (ratings[:, start:stop].T @ ratings).toarray()
-        similarity /= np.outer(norms[start:stop], norms)
-        together = (rated[:, start:stop].T @ rated).toarray()
-        similarity *= np.divide(together, together + shrinkage, out=together)
-        del together
-        similarity[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        np.negative(similarity, out=similarity)
-        best = np.argpartition(similarity, kept - 1, axis=1)[:, :kept]
-        best_similarity = -np.take_along_axis(similarity, best, axis=1)
-        order = np.argsort(-best_similarity, axis=1)
-        neighbours[start:stop, :kept] = np.take_along_axis(best, order, axis=1)
-        similarities[start:stop, :kept] = np.take_along_axis(best_similarity, order, axis=1)
+
+    def block_products(matrix, start, stop):
+        return (matrix[:, start:stop].T @ matrix).toarray()
+
+    # The two sparse products are most of the work, and SciPy releases the GIL in them: a
+    # thread each.
+    with concurrent.futures.ThreadPoolExecutor(1) as other_thread:
+        for start in range(0, movies, block):
+            stop = min(start + block, movies)
+            together = other_thread.submit(block_products, rated, start, stop)
+            # similarity = products / (norm x norm) x together / (together + shrinkage)
+            similarity = block_products(ratings, start, stop)
+            similarity /= np.outer(norms[start:stop], norms)
+            together = together.result()
+            similarity *= np.divide(together, together + shrinkage, out=together)
+            del together
+            similarity[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+            np.negative(similarity, out=similarity)
+            best = np.argpartition(similarity, kept - 1, axis=1)[:, :kept]
+            best_similarity = -np.take_along_axis(similarity, best, axis=1)
+            order = np.argsort(-best_similarity, axis=1)
+            neighbours[start:stop, :kept] = np.take_along_axis(best, order, axis=1)
+            similarities[start:stop, :kept] = np.take_along_axis(best_similarity, order, axis=1)
     return neighbours, similarities
 
 
@@ -268,6 +278,23 @@ def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int],
         vocabulary_sizes=sizes,
         rating_mean=float(seen[features.LABEL].mean()),
     )
+
+
+def in_background(function, *args, **kwargs) -> concurrent.futures.Future:
+    """function(*args, **kwargs) in a thread of its own, as a future: the Trainer's NumPy
+    and SciPy work (the catalog tables, the bias baseline) releases the GIL, so two such
+    jobs use both cores. A daemon thread, so that Ctrl-C does not wait for work whose
+    process is ending anyway."""
+    future = concurrent.futures.Future()
+
+    def run():
+        try:
+            future.set_result(function(*args, **kwargs))
+        except BaseException as error:  # handed to whoever waits for the result
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=function.__name__, daemon=True).start()
+    return future
 
 
 def concatenate_ratings(*splits: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -477,11 +504,12 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
             'epoch after the best would be kept in memory. Set both in pipeline/configs.py.')
     tf.keras.utils.set_random_seed(hparams.seed)
     refit = hparams.refit_on_eval and not train_steps
+    refit_tables = in_background(
+        build_catalog_tables, train_split, sizes, hparams.implicit_feedback_limit,
+        hparams.seed, also_seen=eval_split, neighbours=hparams.neighbours) if refit else None
     tables = build_catalog_tables(train_split, sizes, hparams.implicit_feedback_limit,
                                   hparams.seed, neighbours=hparams.neighbours)
-    refit_tables = build_catalog_tables(
-        train_split, sizes, hparams.implicit_feedback_limit, hparams.seed,
-        also_seen=eval_split, neighbours=hparams.neighbours) if refit else None
+    refit_tables = refit_tables.result() if refit else None
     for column in _TABLE_COLUMNS:
         train_split.pop(column, None)
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
@@ -557,10 +585,12 @@ def run_fn(fn_args: FnArgs):
                  '%g-%g; %s', hparams.architecture, len(train_split[features.LABEL]),
                  len(eval_split[features.LABEL]), scale.min, scale.max, sizes)
 
-    baseline, baseline_eval_rmse = fit_bias_baseline(hparams, train_split, eval_split, sizes,
-                                                     scale)
+    # Beside the catalog tables that train() builds first.
+    baseline = in_background(fit_bias_baseline, hparams, {
+        key: train_split[key] for key in _TRAINING_COLUMNS}, eval_split, sizes, scale)
     model, history = train(hparams, train_split, eval_split, sizes, scale,
                            log_dir=fn_args.model_run_dir, train_steps=fn_args.train_steps)
+    baseline, baseline_eval_rmse = baseline.result()
     history[artifacts.BIAS_BASELINE] = {'regularisation': baseline.regularisation,
                                         'eval_rmse': baseline_eval_rmse}
 

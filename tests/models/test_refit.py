@@ -220,3 +220,14 @@ def test_explicit_feedback_moves_a_users_vector_with_how_they_rated(columns, siz
     assert not np.allclose(before[0], after[0])
     np.testing.assert_allclose(before[1:], after[1:])
 
+
+
+def test_work_in_the_background_hands_over_its_result_or_its_error():
+    # The Trainer builds the refit's tables and fits the bias baseline so, beside other work.
+    assert trainer.in_background(sum, [1, 2], start=3).result() == 6
+
+    def fails():
+        raise ValueError('no ratings')
+
+    with pytest.raises(ValueError, match='no ratings'):
+        trainer.in_background(fails).result()
