@@ -387,6 +387,20 @@ def fit_bias_baseline(hparams: Hyperparameters, train_split, eval_split, sizes,
     return baseline, chosen_eval_rmse
 
 
+class PhaseSeconds(dict):
+    """Wall seconds of the Trainer's phases, in the order they ran: where its time goes
+    besides the epochs (training_history.json)."""
+
+    def __init__(self):
+        super().__init__()
+        self._last = time.perf_counter()
+
+    def ended(self, phase: str):
+        now = time.perf_counter()
+        self[phase] = round(now - self._last, 1)
+        self._last = now
+
+
 class EpochSeconds(tf.keras.callbacks.Callback):
     """Each epoch's wall seconds, its evaluation included: the first also holds the tracing
     of the train step, the later ones what an epoch costs."""
@@ -473,7 +487,7 @@ def best_epochs(epochs_history: Dict[str, list]) -> int:
 
 
 def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schema.RatingScale,
-          log_dir, train_steps=None):
+          log_dir, train_steps=None, phases: Optional[PhaseSeconds] = None):
     """Fits the model (an ensemble of `ensemble_size` members, trained together), rating on
     the release's scale.
 
@@ -503,6 +517,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
             'fit before the epochs after the best that it averages; without it, every '
             'epoch after the best would be kept in memory. Set both in pipeline/configs.py.')
     tf.keras.utils.set_random_seed(hparams.seed)
+    phases = PhaseSeconds() if phases is None else phases
     refit = hparams.refit_on_eval and not train_steps
     refit_tables = in_background(
         build_catalog_tables, train_split, sizes, hparams.implicit_feedback_limit,
@@ -512,6 +527,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     refit_tables = refit_tables.result() if refit else None
     for column in _TABLE_COLUMNS:
         train_split.pop(column, None)
+    phases.ended('tables')
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
                                 sizes[features.MOVIE_INDEX], tables, scale)
     model.compile(optimizer=optimizer(hparams, len(train_split[features.LABEL])))
@@ -524,7 +540,8 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
         model, training_batches(train_split, hparams.batch_size, hparams.seed), hparams.epochs,
         batches_per_epoch(len(train_split[features.LABEL]), hparams.batch_size), log_dir,
         eval_data, hparams.early_stopping_patience, train_steps, epoch_weights)
-    history = {'epochs': epochs, 'epoch_seconds': seconds}
+    history = {'epochs': epochs, 'epoch_seconds': seconds, 'phase_seconds': phases}
+    phases.ended('fit')
     best = epochs_used = best_epochs(epochs)
     if radius:  # early stopping left the last epoch's weights; EpochWeights kept the best's
         average_epochs(model, epoch_weights, best, best)
@@ -541,6 +558,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
         else:
             average_epochs(model, epoch_weights, best, best)
             radius = 0
+    phases.ended('evaluate')
     if refit:
         seen = concatenate_ratings(train_split, eval_split)
         history['refit'] = {'epochs': epochs_used, 'examples': len(seen[features.LABEL])}
@@ -558,6 +576,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
         if radius:
             average_epochs(model, epoch_weights, *window)
             history['refit']['averaged_epochs'] = list(window)
+        phases.ended('refit')
     return model, history
 
 
@@ -575,12 +594,14 @@ def run_fn(fn_args: FnArgs):
     scale = schema.rating_scale(
         tf_transform_output.raw_metadata.schema,
         where=os.path.join(fn_args.transform_output, tft.TFTransformOutput.RAW_METADATA_DIR))
+    phases = PhaseSeconds()
     titles = {}
     train_split = read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                              titles=titles)
     eval_split = read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
                             EVAL_COLUMNS)
     sizes = vocabulary_sizes(tf_transform_output)
+    phases.ended('read')
     logging.info('Training %s on %d examples, early stopping on %d eval examples; ratings '
                  '%g-%g; %s', hparams.architecture, len(train_split[features.LABEL]),
                  len(eval_split[features.LABEL]), scale.min, scale.max, sizes)
@@ -589,16 +610,18 @@ def run_fn(fn_args: FnArgs):
     baseline = in_background(fit_bias_baseline, hparams, {
         key: train_split[key] for key in _TRAINING_COLUMNS}, eval_split, sizes, scale)
     model, history = train(hparams, train_split, eval_split, sizes, scale,
-                           log_dir=fn_args.model_run_dir, train_steps=fn_args.train_steps)
+                           log_dir=fn_args.model_run_dir, train_steps=fn_args.train_steps,
+                           phases=phases)
     baseline, baseline_eval_rmse = baseline.result()
     history[artifacts.BIAS_BASELINE] = {'regularisation': baseline.regularisation,
                                         'eval_rmse': baseline_eval_rmse}
 
+    save(model, fn_args.serving_model_dir, tf_transform_output, titles, baseline)
+    phases.ended('export')
+    logging.info('Trainer phases (seconds): %s', phases)
     history_path = os.path.join(fn_args.model_run_dir, artifacts.HISTORY_FILE)
     with tf.io.gfile.GFile(history_path, 'w') as f:
         json.dump(history, f, indent=1)
-
-    save(model, fn_args.serving_model_dir, tf_transform_output, titles, baseline)
 
 
 def movie_catalog(tf_transform_output, titles: Dict[int, bytes]) -> catalog.MovieCatalog:

@@ -41,6 +41,9 @@ def test_refit_trains_on_train_and_eval_for_the_best_epoch_count(columns, sizes,
     # Each epoch's seconds, for the report and benchmarks/trainer_speed.py.
     assert len(history['epoch_seconds']) == 4 and len(history['refit']['epoch_seconds']) == best
     assert all(seconds > 0 for seconds in history['epoch_seconds'])
+    # And the seconds of every phase, in the order they ran.
+    assert list(history['phase_seconds']) == ['tables', 'fit', 'evaluate', 'refit']
+    assert history['phase_seconds']['fit'] >= sum(history['epoch_seconds']) - 0.1
     # The refit restarted the optimizer: it took best epochs of ceil(seen / batch) steps, not
     # those on top of the first fit's 4 x 4.
     assert int(model.optimizer.iterations) == best * math.ceil(seen / 3)
