@@ -43,6 +43,28 @@ class LazyAdam(tf.keras.optimizers.Adam):
         missed = tf.cast(now - row_steps, rows_value.dtype)
         return rows_value * tf.pow(keep, missed)[:, tf.newaxis]
 
+    def _deduplicate_sparse_grad(self, grads):
+        """Keras sums the gradients of repeated rows before update_step. Rows already in
+        ascending order, each once, as the SVD++ sums look up a batch's movies, need no sum,
+        and Keras's (a hash of every row, a copy of its values) costs a fifth of the update
+        of such a table; checking the order is one comparison a row."""
+        keras_sum = super()._deduplicate_sparse_grad
+
+        def summed(gradient):
+            if not isinstance(gradient, tf.IndexedSlices):
+                return gradient
+
+            def repeats_summed():
+                [once] = keras_sum([gradient])
+                return once.values, once.indices
+
+            rows = gradient.indices
+            values, rows = tf.cond(tf.reduce_all(rows[1:] > rows[:-1]),
+                                   lambda: (gradient.values, rows), repeats_summed)
+            return tf.IndexedSlices(values, rows, gradient.dense_shape)
+
+        return [summed(gradient) for gradient in grads]
+
     def update_step(self, gradient, variable):
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable)

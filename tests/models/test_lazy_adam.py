@@ -131,3 +131,23 @@ def test_the_trainer_decays_an_untouched_row_alike_per_epoch_whatever_the_data_s
             step(optimizer, variable, [0])
         optimizer.catch_up([variable])
         np.testing.assert_allclose(variable.numpy()[1:], before[1:] * expected, rtol=5e-3)
+
+
+def test_rows_in_ascending_order_each_once_skip_the_sum_of_repeats():
+    optimizer = LazyAdam(LEARNING_RATE, row_decay=DECAY)
+    values = tf.constant(np.arange(12, dtype=np.float32).reshape(3, 4))
+    shape = tf.constant([6, 4], tf.int64)
+    [ascending, repeated] = optimizer._deduplicate_sparse_grad([
+        tf.IndexedSlices(values, tf.constant([1, 3, 4], tf.int64), shape),
+        tf.IndexedSlices(values, tf.constant([4, 1, 4], tf.int64), shape)])
+    np.testing.assert_array_equal(ascending.indices, [1, 3, 4])
+    np.testing.assert_array_equal(ascending.values, values)
+    np.testing.assert_array_equal(repeated.indices, [4, 1])
+    np.testing.assert_array_equal(repeated.values, [values[0] + values[2], values[1]])
+    # And a step on such rows is Keras's AdamW's, as a step on any rows is.
+    lazy, dense = table(), table()
+    adamw = tf.keras.optimizers.AdamW(LEARNING_RATE, weight_decay=DECAY)
+    for scale in (1.0, -2.0):
+        step(optimizer, lazy, [0, 1, 2, 3, 4, 5], scale)
+        step(adamw, dense, [0, 1, 2, 3, 4, 5], scale)
+    np.testing.assert_allclose(lazy.numpy(), dense.numpy(), rtol=1e-5, atol=1e-5)
