@@ -188,7 +188,8 @@ def training(run: Run) -> Training:
     refit = history.refit or {}
     return Training(epochs, best, best_rmse, kept, history.eval_rmse,
                     hyperparameters.get('ensemble_size') or 1, settings, model_run.uri,
-                    refit.get('epochs'), refit.get('examples'), history.epoch_seconds)
+                    refit.get('epochs'), refit.get('examples'), history.epoch_seconds,
+                    history.phase_seconds)
 
 
 def training_inputs(run: Run):

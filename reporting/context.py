@@ -151,6 +151,8 @@ class Training:
     refit_epochs: Optional[int] = None  # the served model's refit on train + eval, if any
     refit_examples: Optional[int] = None
     epoch_seconds: Tuple[float, ...] = ()  # the first holds the train step's tracing
+    # The seconds of each of the Trainer's phases (read, tables, fit, ...), in order.
+    phase_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def epochs_run(self) -> int:

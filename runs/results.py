@@ -160,6 +160,8 @@ class TrainingHistory:
     epoch_seconds: Tuple[float, ...] = ()
     # (first, last): the epochs whose mean weights were kept, if averaged.
     averaged_epochs: Optional[Tuple[int, int]] = None
+    # The seconds of each of the Trainer's phases (read, tables, fit, ...), in order.
+    phase_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory]:
@@ -172,7 +174,8 @@ def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory
     averaged = history.get('averaged_epochs')
     return TrainingHistory(history['epochs'], history.get('eval_rmse'), history.get('refit'),
                            tuple(history.get('epoch_seconds', ())),
-                           tuple(averaged) if averaged else None)
+                           tuple(averaged) if averaged else None,
+                           history.get('phase_seconds', {}))
 
 
 # Evaluation (Evaluator).
