@@ -133,18 +133,46 @@ def test_the_trainer_decays_an_untouched_row_alike_per_epoch_whatever_the_data_s
         np.testing.assert_allclose(variable.numpy()[1:], before[1:] * expected, rtol=5e-3)
 
 
-def test_rows_in_ascending_order_each_once_skip_the_sum_of_repeats():
+def test_rows_in_ascending_order_each_once_skip_the_sum_of_repeats(monkeypatch):
+    keras_sums = []
+    keras_sum = tf.keras.optimizers.Adam._deduplicate_sparse_grad
+
+    def counted(self, grads):
+        keras_sums.append(len(grads))
+        return keras_sum(self, grads)
+
+    monkeypatch.setattr(tf.keras.optimizers.Adam, '_deduplicate_sparse_grad', counted)
     optimizer = LazyAdam(LEARNING_RATE, row_decay=DECAY)
     values = tf.constant(np.arange(12, dtype=np.float32).reshape(3, 4))
     shape = tf.constant([6, 4], tf.int64)
-    [ascending, repeated] = optimizer._deduplicate_sparse_grad([
-        tf.IndexedSlices(values, tf.constant([1, 3, 4], tf.int64), shape),
-        tf.IndexedSlices(values, tf.constant([4, 1, 4], tf.int64), shape)])
-    np.testing.assert_array_equal(ascending.indices, [1, 3, 4])
-    np.testing.assert_array_equal(ascending.values, values)
-    np.testing.assert_array_equal(repeated.indices, [4, 1])
-    np.testing.assert_array_equal(repeated.values, [values[0] + values[2], values[1]])
-    # And a step on such rows is Keras's AdamW's, as a step on any rows is.
+
+    def summed(rows):
+        [gradient] = optimizer._deduplicate_sparse_grad([
+            tf.IndexedSlices(values, tf.constant(rows, tf.int64), shape)])
+        return gradient.indices.numpy().tolist(), gradient.values.numpy()
+
+    # Eagerly, tf.cond runs one branch: Keras's sum runs for repeated rows only.
+    ascending_rows, ascending_values = summed([1, 3, 4])
+    assert keras_sums == []
+    assert ascending_rows == [1, 3, 4]
+    np.testing.assert_array_equal(ascending_values, values)
+    summed([1, 1, 3])
+    assert keras_sums == [1]
+    # Repeated rows, adjacent or not, are summed, each row once; also in a traced function,
+    # as in the train step.
+    @tf.function
+    def in_graph(rows):
+        [gradient] = optimizer._deduplicate_sparse_grad([tf.IndexedSlices(values, rows, shape)])
+        return gradient.values, gradient.indices
+
+    for rows, expected_rows, expected in (
+            ([1, 3, 4], [1, 3, 4], values),
+            ([1, 1, 3], [1, 3], [values[0] + values[1], values[2]]),
+            ([4, 1, 4], [4, 1], [values[0] + values[2], values[1]])):
+        got_values, got_rows = in_graph(tf.constant(rows, tf.int64))
+        assert got_rows.numpy().tolist() == expected_rows
+        np.testing.assert_array_equal(got_values, expected)
+    # And a step on rows that skip the sum is Keras's AdamW's, as a step on any rows is.
     lazy, dense = table(), table()
     adamw = tf.keras.optimizers.AdamW(LEARNING_RATE, weight_decay=DECAY)
     for scale in (1.0, -2.0):

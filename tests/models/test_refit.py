@@ -1,6 +1,8 @@
 """The refit on train + eval, the weights averaged over epochs, and the SVD++ term's explicit
 half: what each sees, in numbers."""
+import concurrent.futures
 import math
+import os
 
 import numpy as np
 import pytest
@@ -224,9 +226,8 @@ def test_explicit_feedback_moves_a_users_vector_with_how_they_rated(columns, siz
     np.testing.assert_allclose(before[1:], after[1:])
 
 
-
 def test_work_in_the_background_hands_over_its_result_or_its_error():
-    # The Trainer builds the refit's tables and fits the bias baseline so, beside other work.
+    # The Trainer fits the bias baseline so, beside the catalog tables.
     assert trainer.in_background(sum, [1, 2], start=3).result() == 6
 
     def fails():
@@ -234,3 +235,13 @@ def test_work_in_the_background_hands_over_its_result_or_its_error():
 
     with pytest.raises(ValueError, match='no ratings'):
         trainer.in_background(fails).result()
+
+
+def test_work_in_the_background_is_waited_for_before_the_fit(columns, sizes, tmp_path):
+    # run_fn's bias baseline: its error comes before a fit, not after it.
+    failed = concurrent.futures.Future()
+    failed.set_exception(ValueError('no regularisation to choose from'))
+    with pytest.raises(ValueError, match='no regularisation to choose from'):
+        trainer.train(hparams(), dict(columns), eval_rows(), sizes, WHOLE_STARS,
+                      log_dir=str(tmp_path), wait_for=[failed])
+    assert os.listdir(tmp_path) == []  # no epoch began: TensorBoard logs none
