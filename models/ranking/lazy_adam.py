@@ -46,7 +46,7 @@ class LazyAdam(tf.keras.optimizers.Adam):
     def _deduplicate_sparse_grad(self, grads):
         """Keras sums the gradients of repeated rows before update_step. Rows already in
         ascending order, each once, as the SVD++ sums look up a batch's movies, need no sum,
-        and Keras's (a hash of every row, a copy of its values) costs a fifth of the update
+        and Keras's (a hash of every row, a copy of its values) is about a sixth of the update
         of such a table; checking the order is one comparison a row."""
         keras_sum = super()._deduplicate_sparse_grad
 
