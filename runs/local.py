@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace, output_dir: OutputDir, own_process: bool,
     failure = interrupted = None
     with logs.quiet(args.verbose), ComponentProgress(output_dir.metadata) as progress:
         try:
-            LocalDagRunner().run(pipeline)
+            catcher.call(LocalDagRunner().run, pipeline)
         except interrupts.Interrupted as error:
             interrupted = error
         except Exception as error:  # noqa: BLE001 -- reported below, with a non-zero exit
