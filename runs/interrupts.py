@@ -7,11 +7,11 @@ a word (SIGTERM). Interrupted is a KeyboardInterrupt, so TFX, Beam and TensorFlo
 catch Exception to record a failure, let it through as they let Ctrl-C through.
 
 But TensorFlow's C++ calls back into Python (the len() of a shape, the isinstance checks of
-its op dispatcher) and drops an error raised there: an interrupt that lands in such a call
-is lost, and the run went on to train, evaluate and push (2 of 40 SIGINTs sent in the first
-second of a Trainer). Python drops one raised in a __del__ or a weakref callback too, with
-a traceback on stderr. So while the pipeline runs (Catcher.call) the first signal is raised
-again every REPEAT_SECONDS until the pipeline stops, and a dropped one is not printed.
+its op dispatcher) and drops an error raised there, and Python drops one raised in a
+__del__ or a weakref callback (with a traceback on stderr): an interrupt that lands there
+is lost, and the run went on to train, evaluate and push. So while the pipeline runs
+(Catcher.call) the interrupt is raised again every REPEAT_SECONDS until the pipeline
+stops, and a dropped one is not printed.
 """
 import contextlib
 import signal
@@ -24,6 +24,8 @@ REPEAT_SECONDS = 1.0
 T = TypeVar('T')
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The repeats have a signal of their own, so that a Ctrl-C is never taken for one.
+REPEAT_SIGNAL = getattr(signal, 'SIGRTMIN', signal.SIGUSR2)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -50,45 +52,44 @@ class Catcher:
 
     def __init__(self):
         self.received: Optional[Interrupted] = None
-        self._lock = threading.Lock()
-        self._repeating = True  # until the call ends
-        self._repeat_sent = False  # a repeat is on its way to _handle
+        self._before_repeats = None  # REPEAT_SIGNAL's handler before the first signal
 
     def call(self, function: Callable[..., T], *args) -> T:
-        """function(*args), where an interrupt that was lost is raised again; once."""
-        try:
-            return function(*args)
-        finally:
-            self._stop_repeats()
+        """function(*args), where an interrupt that was lost is raised again."""
+        return function(*args)
 
     def _handle(self, signal_number, frame):
-        if self._repeat_sent:
-            self._repeat_sent = False
-            # Not lost if the call has stopped, or if the interrupt is on its way out of
-            # it (the finally blocks and __exit__s it passes see it as being handled).
-            if (not _inside(frame, self.call)
-                    or isinstance(sys.exc_info()[1], KeyboardInterrupt)):
-                return
         interrupted = Interrupted(signal_number)
         if self.received is None:
             self.received = interrupted
-            threading.Thread(target=self._repeat, args=(signal_number,), daemon=True,
-                             name='interrupt-repeat').start()
+            self._before_repeats = signal.signal(REPEAT_SIGNAL, self._handle_repeat)
+            threading.Thread(target=self._repeat, daemon=True, name='interrupt-repeat').start()
         raise interrupted
 
-    def _repeat(self, signal_number: int):
-        # A signal, not _thread.interrupt_main: it also ends a wait the main thread is in.
+    def _end_repeats(self):
+        """A repeat sent as the call ended may still arrive: REPEAT_SIGNAL is then ignored,
+        where its default would end the process."""
+        if self._before_repeats is not None:
+            before, self._before_repeats = self._before_repeats, None
+            signal.signal(REPEAT_SIGNAL,
+                          signal.SIG_IGN if before == signal.SIG_DFL else before)
+
+    def _handle_repeat(self, signal_number, frame):
+        # Outside the call, or on the interrupt's way out of it, a raise would only cut
+        # short what handles it: the finally blocks it passes, the report, the lock's release.
+        if _inside(frame, self.call) and not _handling_interrupt():
+            raise Interrupted(self.received.signal_number)
+
+    def _repeat(self):
+        main = threading.main_thread().ident
         while True:
             time.sleep(REPEAT_SECONDS)
-            with self._lock:
-                if not self._repeating:
-                    return
-                self._repeat_sent = True
-                signal.pthread_kill(threading.main_thread().ident, signal_number)
-
-    def _stop_repeats(self):
-        with self._lock:
-            self._repeating = False
+            # The main thread's own stack says whether the call still runs: it may never
+            # run the code that would say so.
+            frame = sys._current_frames().get(main)
+            if frame is None or not _inside(frame, self.call):
+                return
+            signal.pthread_kill(main, REPEAT_SIGNAL)
 
 
 def _inside(frame, method) -> bool:
@@ -98,6 +99,17 @@ def _inside(frame, method) -> bool:
         if frame.f_code is code:
             return True
         frame = frame.f_back
+    return False
+
+
+def _handling_interrupt() -> bool:
+    """Whether the main thread is handling a KeyboardInterrupt (in a finally block or an
+    __exit__ it passes), or an error raised while it did, or raised from it."""
+    error = sys.exc_info()[1]
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
     return False
 
 
@@ -127,7 +139,7 @@ def raised_as_exceptions():
     try:
         yield catcher
     finally:
-        catcher._stop_repeats()
+        catcher._end_repeats()
         sys.unraisablehook = unraisable_hook
         for number, handler in previous.items():
             signal.signal(number, handler)
