@@ -406,14 +406,17 @@ class _GzipFile:
         self._raw.close()
 
     def _compress(self) -> None:
+        data = b''
         try:
             while (data := self._pending.get()) is not None:
                 self._raw.write(self._compressor.compress(data))
             self._raw.write(self._compressor.flush())
         except BaseException as error:  # pylint: disable=broad-except
             self._error = error  # raised in the writing thread, by its next call
-            while self._pending.get() is not None:
-                pass
+            # Until close()'s None, so that no write blocks on a full queue; not if the
+            # final flush failed, after it, when nothing more would come.
+            while data is not None:
+                data = self._pending.get()
 
     def _raise_error(self) -> None:
         if self._error is not None:

@@ -3,6 +3,7 @@ examples made at once, byte for byte as the row-by-row path makes them; any othe
 is left to the row-by-row path, which names or skips its bad rows."""
 import gzip
 import io
+import threading
 
 from apache_beam.io import tfrecordio
 import numpy as np
@@ -148,6 +149,28 @@ def test_a_failed_write_of_the_gzip_file_is_raised_to_its_writer(tmp_path):
     gzipped.write(b'abc')
     with pytest.raises(OSError, match='No space left'):
         gzipped.close()
+
+
+def test_a_failed_final_flush_of_the_gzip_file_is_raised_by_close_not_waited_on():
+    class FullDisk:  # full from the start: the flush after close()'s end is the first write
+        def write(self, data):
+            raise OSError(28, 'No space left on device')
+
+        def close(self):
+            pass
+
+    raised = []
+
+    def close():
+        with pytest.raises(OSError, match='No space left') as error:
+            executor._GzipFile(FullDisk()).close()
+        raised.append(error.value)
+
+    closing = threading.Thread(target=close, daemon=True)
+    closing.start()
+    closing.join(timeout=10)
+    assert not closing.is_alive(), 'close() hung after the final flush failed'
+    assert len(raised) == 1
 
 
 @pytest.mark.parametrize('first_line', [b'\xef\xbb\xbf', b'\xc2\xa0', b''])
