@@ -105,7 +105,13 @@ def _inside(frame, method) -> bool:
 def _handling_interrupt() -> bool:
     """Whether the main thread is handling a KeyboardInterrupt (in a finally block or an
     __exit__ it passes), or an error raised while it did, or raised from it."""
-    error = sys.exc_info()[1]
+    return _from_interrupt(sys.exc_info()[1])
+
+
+def _from_interrupt(error: Optional[BaseException]) -> bool:
+    """Whether error is a KeyboardInterrupt, or was raised while one was handled or from
+    one: as the SystemError Python raises when an interrupt lands in an import that C
+    code made ("returned a result with an exception set")."""
     while error is not None:
         if isinstance(error, KeyboardInterrupt):
             return True
@@ -131,7 +137,7 @@ def raised_as_exceptions():
     def unraisable(report):
         # Within call a dropped interrupt is raised again: it is not lost, and its traceback
         # would only alarm.
-        if not (isinstance(report.exc_value, Interrupted)
+        if not (catcher.received is not None and _from_interrupt(report.exc_value)
                 and _inside(sys._getframe(), catcher.call)):
             unraisable_hook(report)
 

@@ -92,6 +92,30 @@ def test_an_interrupt_in_a_del_within_the_call_is_raised_again_and_not_printed(u
     assert catcher.received.signal_number == signal.SIGINT
 
 
+class FailsFromTheInterrupt:
+    """Receives the signal in its __del__ within C code, which raises a SystemError from
+    it: as an interrupt that landed in an import TensorFlow's C++ made."""
+
+    def __del__(self):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        except KeyboardInterrupt as interrupt:
+            raise SystemError('<built-in function __import__> returned a result with an '
+                              'exception set') from interrupt
+
+
+def test_an_error_from_an_interrupt_dropped_in_a_del_is_not_printed(unraisable):
+    def work():
+        FailsFromTheInterrupt()  # deleted at once
+        return waits(50 * REPEAT_SECONDS)
+
+    with interrupts.raised_as_exceptions() as catcher:
+        with pytest.raises(interrupts.Interrupted):
+            catcher.call(work)
+    assert unraisable == []
+
+
 def test_what_is_dropped_in_a_del_is_still_reported_if_it_is_not_raised_again(unraisable):
     class Fails:
         def __del__(self):
