@@ -183,6 +183,8 @@ def training(run: Run) -> Training:
             kept = f'epoch {epochs_run}: early stopping is off, the last weights are kept'
     else:
         kept = f'epoch {epochs_run}: the Trainer recorded no eval RMSE per epoch'
+    if history.batch_size:  # the batch used, which larger_batches chose by the split's size
+        hyperparameters = dict(hyperparameters, batch_size=history.batch_size)
     settings = ', '.join(f'{key} {value}' for key, value in hyperparameters.items()
                          if key in _SETTINGS)
     refit = history.refit or {}

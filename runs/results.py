@@ -162,6 +162,8 @@ class TrainingHistory:
     averaged_epochs: Optional[Tuple[int, int]] = None
     # The seconds of each of the Trainer's phases (read, tables, fit, ...), in order.
     phase_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
+    # Examples per step, as the train split's size chose it (None from older Trainers).
+    batch_size: Optional[int] = None
 
 
 def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory]:
@@ -175,7 +177,7 @@ def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory
     return TrainingHistory(history['epochs'], history.get('eval_rmse'), history.get('refit'),
                            tuple(history.get('epoch_seconds', ())),
                            tuple(averaged) if averaged else None,
-                           history.get('phase_seconds', {}))
+                           history.get('phase_seconds', {}), history.get('batch_size'))
 
 
 # Evaluation (Evaluator).

@@ -14,7 +14,10 @@ class Hyperparameters:
     hidden_units: Sequence[int]
     optimizer: str  # 'adagrad' or 'adam'
     learning_rate: float
-    batch_size: int
+    batch_size: int  # examples per training step
+    # (train examples, batch) pairs, ascending: a train split of at least that many examples
+    # trains in steps of that batch instead (models.ranking.trainer.batch_size).
+    larger_batches: Sequence[Sequence[int]]
     epochs: int  # the maximum; early stopping on the eval split may end sooner
     early_stopping_patience: int  # epochs without eval improvement; 0 disables
     # Serve the mean of the weights after epochs best - k ... best + k (best: the epoch of

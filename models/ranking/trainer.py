@@ -356,6 +356,17 @@ def batches_per_epoch(examples: int, batch_size: int) -> int:
     return max(1, math.ceil(examples / batch_size))
 
 
+def batch_size(hparams: Hyperparameters, train_examples: int) -> int:
+    """Examples per training step for a train split of this size: batch_size, or the batch
+    of the largest of larger_batches' sizes that the split reaches. The refit keeps the
+    fit's batch, as it keeps its epochs."""
+    batch = hparams.batch_size
+    for examples, larger in hparams.larger_batches:
+        if train_examples >= examples:
+            batch = larger
+    return batch
+
+
 def optimizer(hparams: Hyperparameters, train_examples: int):
     """The optimizer, with adam's embedding decay spread over the steps of one epoch.
 
@@ -373,7 +384,7 @@ def optimizer(hparams: Hyperparameters, train_examples: int):
     if hparams.optimizer == 'adam':
         return LazyAdam(hparams.learning_rate,
                         row_decay=hparams.embedding_decay_per_epoch / batches_per_epoch(
-                            train_examples, hparams.batch_size))
+                            train_examples, batch_size(hparams, train_examples)))
     raise ValueError(f"Unknown optimizer {hparams.optimizer!r}: use 'adagrad' or 'adam'.")
 
 
@@ -549,17 +560,20 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     phases.ended('tables')
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
                                 sizes[features.MOVIE_INDEX], tables, scale)
-    model.compile(optimizer=optimizer(hparams, len(train_split[features.LABEL])))
+    train_examples = len(train_split[features.LABEL])
+    batch = batch_size(hparams, train_examples)
+    model.compile(optimizer=optimizer(hparams, train_examples))
     eval_data = eval_batches(eval_split)
     model(next(iter(eval_data)))  # builds the weights, to keep their starting values
     starting_weights = [variable.numpy() for variable in model.weights] if refit else None
     radius = 0 if train_steps else hparams.averaged_epochs_around_best
     epoch_weights = EpochWeights(radius) if radius else None
     epochs, seconds = _fit(
-        model, training_batches(train_split, hparams.batch_size, hparams.seed), hparams.epochs,
-        batches_per_epoch(len(train_split[features.LABEL]), hparams.batch_size), log_dir,
+        model, training_batches(train_split, batch, hparams.seed), hparams.epochs,
+        batches_per_epoch(train_examples, batch), log_dir,
         eval_data, hparams.early_stopping_patience, train_steps, epoch_weights)
-    history = {'epochs': epochs, 'epoch_seconds': seconds, 'phase_seconds': phases}
+    history = {'epochs': epochs, 'epoch_seconds': seconds, 'phase_seconds': phases,
+               'batch_size': batch}
     phases.ended('fit')
     best = epochs_used = best_epochs(epochs)
     if radius:  # early stopping left the last epoch's weights; EpochWeights kept the best's
@@ -588,8 +602,8 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
             variable.assign(tf.zeros_like(variable))
         epoch_weights = EpochWeights(radius) if radius else None
         refit_epochs, seconds = _fit(
-            model, training_batches(seen, hparams.batch_size, hparams.seed), epochs_used,
-            batches_per_epoch(len(seen[features.LABEL]), hparams.batch_size),
+            model, training_batches(seen, batch, hparams.seed), epochs_used,
+            batches_per_epoch(len(seen[features.LABEL]), batch),
             os.path.join(log_dir, 'refit'), epoch_weights=epoch_weights)
         history['refit'].update(train_rmse=refit_epochs['rmse'], epoch_seconds=seconds)
         if radius:

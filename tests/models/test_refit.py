@@ -53,6 +53,21 @@ def test_refit_trains_on_train_and_eval_for_the_best_epoch_count(columns, sizes,
     assert history['eval_rmse'] == pytest.approx(min(history['epochs']['val_rmse']), abs=1e-4)
 
 
+def test_the_fit_and_the_refit_take_the_batch_the_train_splits_size_chose(
+        columns, sizes, tmp_path):
+    train_examples = len(columns[features.LABEL])
+    settings = hparams(epochs=2, early_stopping_patience=10, batch_size=3, ensemble_size=1,
+                       larger_batches=((train_examples, 5),), averaged_epochs_around_best=0)
+    model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
+                                   log_dir=str(tmp_path))
+    assert history['batch_size'] == 5
+    best = history['refit']['epochs']
+    # The refit's split is larger than train, and keeps the fit's batch.
+    assert int(model.optimizer.iterations) == best * math.ceil((train_examples + 4) / 5)
+    assert model.optimizer.row_decay == pytest.approx(
+        settings.embedding_decay_per_epoch / math.ceil(train_examples / 5))
+
+
 def _recording_epoch_weights(monkeypatch):
     """Makes each fit's EpochWeights also keep every epoch's weights; returns them by fit."""
     fits = []

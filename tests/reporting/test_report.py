@@ -196,6 +196,8 @@ def test_training_marks_the_epochs_whose_weights_were_kept(run, context, page):
     assert len(seconds) == training.epochs_run
     assert page.value('seconds-per-epoch') == f'{np.median(seconds[1:]):.1f}'
     assert page.value('first-epoch-seconds') == f'{seconds[0]:.1f}'
+    # The batch the Trainer used, which the train split's size chooses (larger_batches).
+    assert f"batch_size {history['batch_size']}," in training.settings
     phases = history['phase_seconds']
     assert list(phases) == ['read', 'tables', 'fit', 'evaluate', 'refit', 'export']
     assert page.value('trainer-phases') == ', '.join(
