@@ -11,7 +11,7 @@ its op dispatcher) and drops an error raised there, and Python drops one raised 
 __del__ or a weakref callback (with a traceback on stderr): an interrupt that lands there
 is lost, and the run went on to train, evaluate and push. So while the pipeline runs
 (Catcher.call) the interrupt is raised again every REPEAT_SECONDS until the pipeline
-stops, and a dropped one is not printed.
+stops, and a dropped one is not printed, nor an error raised from it.
 """
 import contextlib
 import signal
@@ -105,17 +105,23 @@ def _inside(frame, method) -> bool:
 def _handling_interrupt() -> bool:
     """Whether the main thread is handling a KeyboardInterrupt (in a finally block or an
     __exit__ it passes), or an error raised while it did, or raised from it."""
-    return _from_interrupt(sys.exc_info()[1])
+    return _chained_to_interrupt(sys.exc_info()[1], follow_context=True)
 
 
-def _from_interrupt(error: Optional[BaseException]) -> bool:
-    """Whether error is a KeyboardInterrupt, or was raised while one was handled or from
-    one: as the SystemError Python raises when an interrupt lands in an import that C
-    code made ("returned a result with an exception set")."""
-    while error is not None:
+def _raised_from_interrupt(error: BaseException) -> bool:
+    """Whether error is a KeyboardInterrupt or was raised from one: as the SystemError
+    Python raises when an interrupt lands in an import that C code made ("returned a result
+    with an exception set"). An error merely raised while one was handled is not."""
+    return _chained_to_interrupt(error, follow_context=False)
+
+
+def _chained_to_interrupt(error: Optional[BaseException], follow_context: bool) -> bool:
+    seen = set()  # `raise error from error` makes a loop
+    while error is not None and id(error) not in seen:
         if isinstance(error, KeyboardInterrupt):
             return True
-        error = error.__cause__ or error.__context__
+        seen.add(id(error))
+        error = error.__cause__ or (error.__context__ if follow_context else None)
     return False
 
 
@@ -137,7 +143,7 @@ def raised_as_exceptions():
     def unraisable(report):
         # Within call a dropped interrupt is raised again: it is not lost, and its traceback
         # would only alarm.
-        if not (catcher.received is not None and _from_interrupt(report.exc_value)
+        if not (catcher.received is not None and _raised_from_interrupt(report.exc_value)
                 and _inside(sys._getframe(), catcher.call)):
             unraisable_hook(report)
 

@@ -93,8 +93,8 @@ def test_an_interrupt_in_a_del_within_the_call_is_raised_again_and_not_printed(u
 
 
 class FailsFromTheInterrupt:
-    """Receives the signal in its __del__ within C code, which raises a SystemError from
-    it: as an interrupt that landed in an import TensorFlow's C++ made."""
+    """Receives the signal in its __del__ and raises a SystemError from it, as Python does
+    when an interrupt lands in an import that TensorFlow's C++ made."""
 
     def __del__(self):
         try:
@@ -114,6 +114,63 @@ def test_an_error_from_an_interrupt_dropped_in_a_del_is_not_printed(unraisable):
         with pytest.raises(interrupts.Interrupted):
             catcher.call(work)
     assert unraisable == []
+
+
+class FailsWhileTheInterruptIsHandled:
+    """Raises in its __del__ an error of its own, while the interrupt is handled."""
+
+    def __del__(self):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        except KeyboardInterrupt:
+            raise ValueError('a cleanup that failed')
+
+
+def test_an_error_of_its_own_dropped_after_the_interrupt_is_still_printed(unraisable):
+    def work():
+        FailsWhileTheInterruptIsHandled()  # deleted at once
+        return waits(50 * REPEAT_SECONDS)
+
+    with interrupts.raised_as_exceptions() as catcher:
+        with pytest.raises(interrupts.Interrupted):
+            catcher.call(work)
+    assert [type(error) for error in unraisable] == [ValueError]
+
+
+def test_an_error_raised_from_itself_is_printed_not_followed_for_ever(unraisable):
+    class FailsFromItself:
+        def __del__(self):
+            error = ValueError('its own cause')
+            error.__cause__ = error
+            raise error
+
+    def work():
+        dropped(signal.SIGINT)
+        FailsFromItself()  # deleted at once, after the signal
+        return waits(50 * REPEAT_SECONDS)
+
+    with interrupts.raised_as_exceptions() as catcher:
+        with pytest.raises(interrupts.Interrupted):
+            catcher.call(work)
+    assert [type(error) for error in unraisable] == [ValueError]
+
+
+def test_an_error_raised_from_a_keyboard_interrupt_before_any_signal_is_printed(unraisable):
+    class FailsFromAKeyboardInterrupt:
+        def __del__(self):
+            try:
+                raise KeyboardInterrupt  # raised by code, not by a signal to the run
+            except KeyboardInterrupt as interrupt:
+                raise SystemError('not an interrupt of the run') from interrupt
+
+    def work():
+        FailsFromAKeyboardInterrupt()  # deleted at once
+        return 'finished'
+
+    with interrupts.raised_as_exceptions() as catcher:
+        assert catcher.call(work) == 'finished'
+    assert [type(error) for error in unraisable] == [SystemError]
 
 
 def test_what_is_dropped_in_a_del_is_still_reported_if_it_is_not_raised_again(unraisable):
