@@ -58,12 +58,13 @@ NOTEBOOK_HYPERPARAMETERS = dict(
 # of 1M synthetic ratings (seed 42); the refit then trains one epoch more. A smaller or
 # more dropped-out MLP did better on the first two, worse at 1M.
 # A train split of 2M examples or more (ml-10m's is 7.2M) trains in batches of 8,192 rather
-# than 4,096, its epochs at 10M 1.17x as fast. Eval RMSE, seed 42: 0.8052 against 0.8074 on
-# 10M synthetic ratings (3 epochs), 0.8363 against 0.8398 on 1M. On ml-100k 4,096 does
-# better (0.8973 against 0.9004, seeds 42-44), though not on a generated 100K CSV-family
-# set (0.8904 against 0.8947, seeds 42, 43): the generated sets favour the larger batch at
-# every size, the one real release here the smaller, so every release below 2M ratings
-# keeps the batch chosen on ml-100k. docs/performance.md has the runs.
+# than 4,096, its epochs at 10M 1.17x as fast. Eval RMSE, 4,096 against 8,192: 0.8074 and
+# 0.8052 on 10M synthetic ratings (3 epochs, seed 42), 0.8398 and 0.8363 on 1M (seed 42),
+# 0.8947 and 0.8904 on a generated 100K CSV-family set (seeds 42, 43), but 0.8973 and
+# 0.9004 on ml-100k (seeds 42-44). The generated sets favour the larger batch at every size,
+# the one real release here the smaller; the 2M bound is a judgement, not a measured
+# crossover: it keeps every release up to 1M ratings at the batch chosen on ml-100k.
+# docs/performance.md has the runs.
 LARGER_BATCHES = ((2_000_000, 8192),)
 HYBRID_HYPERPARAMETERS = dict(
     architecture='hybrid', embedding_dim=32, hidden_units=(128,), optimizer='adam',

@@ -160,6 +160,15 @@ _SETTINGS = ('architecture', 'epochs', 'batch_size', 'optimizer', 'learning_rate
              'ensemble_size')
 
 
+def training_settings(hyperparameters: dict, history: results.TrainingHistory) -> str:
+    """The settings the report names, with the batch the Trainer used: larger_batches
+    chooses it by the train split's size."""
+    if history.batch_size:
+        hyperparameters = dict(hyperparameters, batch_size=history.batch_size)
+    return ', '.join(f'{key} {value}' for key, value in hyperparameters.items()
+                     if key in _SETTINGS)
+
+
 def training(run: Run) -> Training:
     model_run = run.output(TRAINER, 'model_run')
     history = results.read_training_history(model_run)
@@ -183,13 +192,10 @@ def training(run: Run) -> Training:
             kept = f'epoch {epochs_run}: early stopping is off, the last weights are kept'
     else:
         kept = f'epoch {epochs_run}: the Trainer recorded no eval RMSE per epoch'
-    if history.batch_size:  # the batch used, which larger_batches chose by the split's size
-        hyperparameters = dict(hyperparameters, batch_size=history.batch_size)
-    settings = ', '.join(f'{key} {value}' for key, value in hyperparameters.items()
-                         if key in _SETTINGS)
     refit = history.refit or {}
     return Training(epochs, best, best_rmse, kept, history.eval_rmse,
-                    hyperparameters.get('ensemble_size') or 1, settings, model_run.uri,
+                    hyperparameters.get('ensemble_size') or 1,
+                    training_settings(hyperparameters, history), model_run.uri,
                     refit.get('epochs'), refit.get('examples'), history.epoch_seconds,
                     history.phase_seconds)
 

@@ -15,8 +15,8 @@ class Hyperparameters:
     optimizer: str  # 'adagrad' or 'adam'
     learning_rate: float
     batch_size: int  # examples per training step
-    # (train examples, batch) pairs, ascending: a train split of at least that many examples
-    # trains in steps of that batch instead (models.ranking.trainer.batch_size).
+    # (train examples, batch) pairs: a train split of at least that many examples trains in
+    # steps of that batch instead, the largest such pair's (trainer.training_batch_size).
     larger_batches: Sequence[Sequence[int]]
     epochs: int  # the maximum; early stopping on the eval split may end sooner
     early_stopping_patience: int  # epochs without eval improvement; 0 disables

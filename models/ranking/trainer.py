@@ -356,19 +356,18 @@ def batches_per_epoch(examples: int, batch_size: int) -> int:
     return max(1, math.ceil(examples / batch_size))
 
 
-def batch_size(hparams: Hyperparameters, train_examples: int) -> int:
+def training_batch_size(hparams: Hyperparameters, train_examples: int) -> int:
     """Examples per training step for a train split of this size: batch_size, or the batch
     of the largest of larger_batches' sizes that the split reaches. The refit keeps the
     fit's batch, as it keeps its epochs."""
-    batch = hparams.batch_size
-    for examples, larger in hparams.larger_batches:
-        if train_examples >= examples:
-            batch = larger
-    return batch
+    reached = [(examples, batch) for examples, batch in hparams.larger_batches
+               if train_examples >= examples]
+    return max(reached)[1] if reached else hparams.batch_size
 
 
-def optimizer(hparams: Hyperparameters, train_examples: int):
-    """The optimizer, with adam's embedding decay spread over the steps of one epoch.
+def optimizer(hparams: Hyperparameters, epoch_batches: int):
+    """The optimizer, with adam's embedding decay spread over the epoch_batches steps of one
+    epoch.
 
     Given per step, the same decay shrank a row ten times more between two batches that
     rated it on a data set ten times larger: at 10M ratings the rows shrank faster than
@@ -383,8 +382,7 @@ def optimizer(hparams: Hyperparameters, train_examples: int):
         return tf.keras.optimizers.Adagrad(hparams.learning_rate)
     if hparams.optimizer == 'adam':
         return LazyAdam(hparams.learning_rate,
-                        row_decay=hparams.embedding_decay_per_epoch / batches_per_epoch(
-                            train_examples, batch_size(hparams, train_examples)))
+                        row_decay=hparams.embedding_decay_per_epoch / epoch_batches)
     raise ValueError(f"Unknown optimizer {hparams.optimizer!r}: use 'adagrad' or 'adam'.")
 
 
@@ -560,9 +558,9 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     phases.ended('tables')
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
                                 sizes[features.MOVIE_INDEX], tables, scale)
-    train_examples = len(train_split[features.LABEL])
-    batch = batch_size(hparams, train_examples)
-    model.compile(optimizer=optimizer(hparams, train_examples))
+    batch = training_batch_size(hparams, len(train_split[features.LABEL]))
+    epoch_batches = batches_per_epoch(len(train_split[features.LABEL]), batch)
+    model.compile(optimizer=optimizer(hparams, epoch_batches))
     eval_data = eval_batches(eval_split)
     model(next(iter(eval_data)))  # builds the weights, to keep their starting values
     starting_weights = [variable.numpy() for variable in model.weights] if refit else None
@@ -570,8 +568,8 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     epoch_weights = EpochWeights(radius) if radius else None
     epochs, seconds = _fit(
         model, training_batches(train_split, batch, hparams.seed), hparams.epochs,
-        batches_per_epoch(train_examples, batch), log_dir,
-        eval_data, hparams.early_stopping_patience, train_steps, epoch_weights)
+        epoch_batches, log_dir, eval_data, hparams.early_stopping_patience, train_steps,
+        epoch_weights)
     history = {'epochs': epochs, 'epoch_seconds': seconds, 'phase_seconds': phases,
                'batch_size': batch}
     phases.ended('fit')

@@ -121,12 +121,12 @@ def test_the_trainer_decays_an_untouched_row_alike_per_epoch_whatever_the_data_s
     """The Trainer's decay is per epoch: an epoch of 10 steps and one of 200 shrink a row
     that no batch looks up alike. Per step, the longer epoch would shrink it 20 times more
     (to 0.7% of itself, against 78%)."""
-    hparams = Hyperparameters.from_config(dict(configs.HYBRID_HYPERPARAMETERS, batch_size=2))
+    hparams = Hyperparameters.from_config(configs.HYBRID_HYPERPARAMETERS)
     expected = np.exp(-hparams.learning_rate * hparams.embedding_decay_per_epoch)
     for steps in (10, 200):
         variable = table()
         before = variable.numpy()
-        optimizer = trainer.optimizer(hparams, train_examples=2 * steps)
+        optimizer = trainer.optimizer(hparams, epoch_batches=steps)
         for _ in range(steps):
             step(optimizer, variable, [0])
         optimizer.catch_up([variable])

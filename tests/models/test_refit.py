@@ -53,19 +53,23 @@ def test_refit_trains_on_train_and_eval_for_the_best_epoch_count(columns, sizes,
     assert history['eval_rmse'] == pytest.approx(min(history['epochs']['val_rmse']), abs=1e-4)
 
 
+@pytest.mark.parametrize('larger_from, batch', [(0, 5), (1, 3)])
 def test_the_fit_and_the_refit_take_the_batch_the_train_splits_size_chose(
-        columns, sizes, tmp_path):
+        larger_from, batch, columns, sizes, tmp_path):
+    """Train reaches the larger batch's size, or falls one example short of it, where
+    train + eval (the refit's split) reaches it: the refit keeps the fit's batch either
+    way, as it keeps its epochs and the decay per step that suits them."""
     train_examples = len(columns[features.LABEL])
     settings = hparams(epochs=2, early_stopping_patience=10, batch_size=3, ensemble_size=1,
-                       larger_batches=((train_examples, 5),), averaged_epochs_around_best=0)
+                       larger_batches=((train_examples + larger_from, 5),),
+                       averaged_epochs_around_best=0)
     model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
                                    log_dir=str(tmp_path))
-    assert history['batch_size'] == 5
+    assert history['batch_size'] == batch
     best = history['refit']['epochs']
-    # The refit's split is larger than train, and keeps the fit's batch.
-    assert int(model.optimizer.iterations) == best * math.ceil((train_examples + 4) / 5)
+    assert int(model.optimizer.iterations) == best * math.ceil((train_examples + 4) / batch)
     assert model.optimizer.row_decay == pytest.approx(
-        settings.embedding_decay_per_epoch / math.ceil(train_examples / 5))
+        settings.embedding_decay_per_epoch / math.ceil(train_examples / batch))
 
 
 def _recording_epoch_weights(monkeypatch):

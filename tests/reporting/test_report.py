@@ -196,12 +196,23 @@ def test_training_marks_the_epochs_whose_weights_were_kept(run, context, page):
     assert len(seconds) == training.epochs_run
     assert page.value('seconds-per-epoch') == f'{np.median(seconds[1:]):.1f}'
     assert page.value('first-epoch-seconds') == f'{seconds[0]:.1f}'
-    # The batch the Trainer used, which the train split's size chooses (larger_batches).
     assert f"batch_size {history['batch_size']}," in training.settings
     phases = history['phase_seconds']
     assert list(phases) == ['read', 'tables', 'fit', 'evaluate', 'refit', 'export']
     assert page.value('trainer-phases') == ', '.join(
         f'{phase} {seconds:.1f} s' for phase, seconds in phases.items())
+
+
+def test_the_settings_name_the_batch_the_trainer_used():
+    """larger_batches may have chosen a larger batch than batch_size, by the split's size."""
+    configured = {'architecture': 'hybrid', 'batch_size': 4096, 'larger_batches': [[2, 8]],
+                  'learning_rate': 0.006}
+    used = results.TrainingHistory({'rmse': [1.0]}, 1.0, batch_size=8192)
+    assert collect.training_settings(configured, used) == (
+        'architecture hybrid, batch_size 8192, learning_rate 0.006')
+    # A history from before the Trainer recorded its batch: the configured one.
+    older = results.TrainingHistory({'rmse': [1.0]}, 1.0)
+    assert 'batch_size 4096' in collect.training_settings(configured, older)
 
 
 def spec_text(key: str, spec: tf.TensorSpec) -> str:
