@@ -1,6 +1,7 @@
 """The predicted-vs-actual sample's summary: the statistics its box plots and bars show."""
 import numpy as np
 import pytest
+import tensorflow as tf
 from matplotlib import cbook
 
 from components.movielens import contract
@@ -61,3 +62,23 @@ def test_half_stars_are_summarised_per_half_star():
     assert shares[0.5] == shares[1.0] == pytest.approx(100 / 6)
     assert shares[3.5] == shares[5.0] == pytest.approx(200 / 6)
     assert sample.actual_shares[0] == pytest.approx(200 / 6)
+
+
+def test_the_sample_is_the_first_records_of_a_hash_bucket_in_file_order(tmp_path):
+    """Records hashed a batch at a time: the same ones, in the same order, as one by one,
+    across files and batches (20,000 records, batches of 8,192)."""
+    files = []
+    for part in range(2):
+        path = str(tmp_path / f'part-{part}.gz')
+        with tf.io.TFRecordWriter(path, options='GZIP') as writer:
+            for number in range(10_000):
+                writer.write(f'{part}:{number}'.encode())
+        files.append(path)
+    every, limit = 7, 2_000
+    records = [f'{part}:{number}'.encode() for part in range(2) for number in range(10_000)]
+    buckets = tf.strings.to_hash_bucket_fast(records, every).numpy()
+    in_bucket = [record for record, bucket in zip(records, buckets) if bucket == 0]
+    assert len(in_bucket) > limit
+    assert list(predictions.sampled_records(files, every, limit).as_numpy_iterator()) == (
+        in_bucket[:limit])
+    assert list(predictions.sampled_records(files, 1, 5).as_numpy_iterator()) == records[:5]
