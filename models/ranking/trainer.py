@@ -558,8 +558,9 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     phases.ended('tables')
     model = ranking_model.build(hparams, sizes[features.USER_INDEX],
                                 sizes[features.MOVIE_INDEX], tables, scale)
-    batch = training_batch_size(hparams, len(train_split[features.LABEL]))
-    epoch_batches = batches_per_epoch(len(train_split[features.LABEL]), batch)
+    train_examples = len(train_split[features.LABEL])
+    batch = training_batch_size(hparams, train_examples)
+    epoch_batches = batches_per_epoch(train_examples, batch)
     model.compile(optimizer=optimizer(hparams, epoch_batches))
     eval_data = eval_batches(eval_split)
     model(next(iter(eval_data)))  # builds the weights, to keep their starting values

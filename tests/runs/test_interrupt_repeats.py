@@ -92,50 +92,36 @@ def test_an_interrupt_in_a_del_within_the_call_is_raised_again_and_not_printed(u
     assert catcher.received.signal_number == signal.SIGINT
 
 
-class FailsFromTheInterrupt:
-    """Receives the signal in its __del__ and raises a SystemError from it, as Python does
-    when an interrupt lands in an import that TensorFlow's C++ made."""
+class FailsOnTheInterrupt:
+    """Receives the signal in its __del__ and raises another error while it handles it:
+    from the interrupt, as Python raises a SystemError when an interrupt lands in an import
+    that TensorFlow's C++ made, or an error of its own, as a cleanup that failed."""
+
+    def __init__(self, from_interrupt: bool):
+        self.from_interrupt = from_interrupt
 
     def __del__(self):
         try:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.5)
         except KeyboardInterrupt as interrupt:
-            raise SystemError('<built-in function __import__> returned a result with an '
-                              'exception set') from interrupt
-
-
-def test_an_error_from_an_interrupt_dropped_in_a_del_is_not_printed(unraisable):
-    def work():
-        FailsFromTheInterrupt()  # deleted at once
-        return waits(50 * REPEAT_SECONDS)
-
-    with interrupts.raised_as_exceptions() as catcher:
-        with pytest.raises(interrupts.Interrupted):
-            catcher.call(work)
-    assert unraisable == []
-
-
-class FailsWhileTheInterruptIsHandled:
-    """Raises in its __del__ an error of its own, while the interrupt is handled."""
-
-    def __del__(self):
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.5)
-        except KeyboardInterrupt:
+            if self.from_interrupt:
+                raise SystemError('<built-in function __import__> returned a result with an '
+                                  'exception set') from interrupt
             raise ValueError('a cleanup that failed')
 
 
-def test_an_error_of_its_own_dropped_after_the_interrupt_is_still_printed(unraisable):
+@pytest.mark.parametrize('from_interrupt, printed', [(True, []), (False, [ValueError])])
+def test_an_error_dropped_on_the_interrupt_is_printed_unless_raised_from_it(
+        from_interrupt, printed, unraisable):
     def work():
-        FailsWhileTheInterruptIsHandled()  # deleted at once
+        FailsOnTheInterrupt(from_interrupt)  # deleted at once
         return waits(50 * REPEAT_SECONDS)
 
     with interrupts.raised_as_exceptions() as catcher:
         with pytest.raises(interrupts.Interrupted):
             catcher.call(work)
-    assert [type(error) for error in unraisable] == [ValueError]
+    assert [type(error) for error in unraisable] == printed
 
 
 def test_an_error_raised_from_itself_is_printed_not_followed_for_ever(unraisable):
