@@ -7,7 +7,13 @@ from them. Here each file is read with tf.data in batches of records, and each b
 decoded as TFExampleRecord decodes it, with the same schema: the components see the same
 RecordBatches, and Beam handles one element per batch. Each file is one element too, so a
 distributed runner still reads a split's files in parallel.
+
+tfx_bsl's decoder releases the GIL, so the next batches are decoded in a thread of their own
+while the component works on this one: a Beam bundle is otherwise one thread, and the
+second core would idle.
 """
+import collections
+import concurrent.futures
 from typing import List, Optional
 from unittest import mock
 
@@ -24,6 +30,9 @@ from tfx_bsl.tfxio import record_based_tfxio
 from tfx_bsl.tfxio import tf_example_record
 
 RECORDS_PER_BATCH = 8192  # as tfx_bsl's byte-size batching caps a batch (configs.py)
+# Batches decoded ahead of the one the component works on: enough that the decoding thread
+# never waits for it, few enough to hold little memory.
+DECODED_AHEAD = 2
 
 
 class _ReadRecordBatches(beam.DoFn):
@@ -39,17 +48,31 @@ class _ReadRecordBatches(beam.DoFn):
         self._decoder = (example_coder.ExamplesToRecordBatchDecoder(self._serialized_schema)
                          if self._serialized_schema else
                          example_coder.ExamplesToRecordBatchDecoder())
+        # One thread: the decoder keeps state from one batch to the next.
+        self._decoding = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix='DecodeBatch')
+
+    def teardown(self):
+        self._decoding.shutdown(wait=False, cancel_futures=True)
+
+    def _decode(self, records) -> pa.RecordBatch:
+        records = records.tolist()
+        decoded = self._decoder.DecodeBatch(records)
+        if self._raw_record_column_name is not None:
+            decoded = record_based_tfxio.AppendRawRecordColumn(
+                decoded, self._raw_record_column_name, records)
+        return decoded
 
     def process(self, path: str):
         records = tf.data.TFRecordDataset(
             path, compression_type='GZIP' if path.endswith('.gz') else '')
-        for batch in records.batch(self._batch_size).as_numpy_iterator():
-            batch = batch.tolist()
-            decoded = self._decoder.DecodeBatch(batch)
-            if self._raw_record_column_name is not None:
-                decoded = record_based_tfxio.AppendRawRecordColumn(
-                    decoded, self._raw_record_column_name, batch)
-            yield decoded
+        decoding = collections.deque()  # in the file's order
+        for batch in records.batch(self._batch_size).prefetch(1).as_numpy_iterator():
+            decoding.append(self._decoding.submit(self._decode, batch))
+            if len(decoding) > DECODED_AHEAD:
+                yield decoding.popleft().result()
+        while decoding:
+            yield decoding.popleft().result()
 
 
 class BatchedTFExampleRecord(tf_example_record.TFExampleRecord):

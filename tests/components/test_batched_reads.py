@@ -1,18 +1,21 @@
 """StatisticsGen and Transform reading in batches of records: the same RecordBatches as TFX's
 reader, and the same statistics as TFX's StatisticsGen executor, from a real ExampleGen run."""
 import os
+import threading
 import types
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 import pyarrow as pa
 import pytest
+import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tfx.components.statistics_gen import executor as tfx_statistics_gen_executor
 from tfx.components.transform import executor as tfx_transform_executor
 from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
+from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 from tfx_bsl.tfxio import raw_tf_record
 
@@ -69,6 +72,37 @@ def test_the_record_batches_are_tfxs_in_batches_of_the_size_asked(examples, sche
     assert expected.num_rows == 300 and max(batch.num_rows for batch in batches) == 16
     if schema is not None:
         assert ours.ArrowSchema().equals(tfx_reader.ArrowSchema())
+
+
+def test_a_files_batches_come_in_its_order_decoded_in_a_thread_of_their_own(examples,
+                                                                          monkeypatch):
+    [path] = tf.io.gfile.glob(split_files(examples, features.TRAIN_SPLIT))
+    reader = batched_reads._ReadRecordBatches(None, '__raw_record__', batch_size=16)
+    reader.setup()
+    decoding_threads = set()
+    decode = reader._decode
+
+    def recorded(records):
+        decoding_threads.add(threading.current_thread().name)
+        return decode(records)
+
+    monkeypatch.setattr(reader, '_decode', recorded)
+    try:
+        read = list(reader.process(path))
+    finally:
+        reader.teardown()
+    records = [record.numpy() for record in tf.data.TFRecordDataset(path, 'GZIP')]
+    batches = [records[start:start + 16] for start in range(0, len(records), 16)]
+    assert len(read) == len(batches) > batched_reads.DECODED_AHEAD + 1
+    decoder = example_coder.ExamplesToRecordBatchDecoder()
+    for got, batch in zip(read, batches):
+        decoded = decoder.DecodeBatch(batch)
+        assert got.schema.names == decoded.schema.names + ['__raw_record__']
+        assert got.column('__raw_record__').to_pylist() == [[record] for record in batch]
+        for name in decoded.schema.names:
+            assert got.column(name).equals(decoded.column(name)), name
+    assert decoding_threads == {'DecodeBatch_0'}
+    assert threading.current_thread().name not in decoding_threads
 
 
 def test_transform_reads_in_batches_what_it_projects(examples):
