@@ -52,6 +52,7 @@ from components.anomaly_gate import AnomalyGate_Executor; \
 from components.atomic_pusher import AtomicPushExecutor; \
 from components.batched_reads import StatisticsGenExecutor; \
 from components.batched_reads import TransformExecutor; \
+from components.batched_reads import EvaluatorExecutor; \
 from components.curated_schema import CuratedSchemaGen_Executor; \
 from components import curated_schema; \
 from components.movielens.executor import Executor; \

@@ -3,13 +3,16 @@
     python benchmarks/evaluator_speed.py --output-dir output
     python benchmarks/evaluator_speed.py --output-dir output --with-baseline --profile ev.prof
     python benchmarks/evaluator_speed.py --output-dir output --per-example
+    python benchmarks/evaluator_speed.py --output-dir output --record-by-record
 
-Runs TFX's Evaluator executor, in this process, on the run's newest ExampleGen examples
-(the test split) and Trainer model, with the pipeline's eval_config and Beam arguments.
+Runs the pipeline's Evaluator executor (TFX's, reading in batches), in this process, on the
+run's newest ExampleGen examples (the test split) and Trainer model, with the pipeline's
+eval_config and Beam arguments.
 --with-baseline also passes the same model as the last blessed one, so that both model
 specs (the candidate's `evaluate`, the baseline's `serving_default`) are scored, as in
 every run after the first blessing. --per-example replaces the pipeline's batched slicing
-(components/evaluator_extractors.py) with TFMA's own, to compare the two in one checkout.
+(components/evaluator_extractors.py) with TFMA's own, and --record-by-record the batched
+reader (components/batched_reads.py) with TFX's, to compare the two in one checkout.
 --profile writes cProfile statistics of the run, to read with `python -m pstats`. Prints
 the metrics and, as its last line, a JSON line.
 """
@@ -85,6 +88,9 @@ def main(argv=None) -> int:
     parser.add_argument('--per-example', action='store_true',
                         help="TFMA's own per-example slicing, not the pipeline's batched one "
                              '(components/evaluator_extractors.py), to compare the two.')
+    parser.add_argument('--record-by-record', action='store_true',
+                        help="TFX's own executor and reader, not the pipeline's batched one "
+                             '(components/batched_reads.py), to compare the two.')
     parser.add_argument('--profile', help='Write cProfile statistics to this file.')
     parser.add_argument('--metrics-out',
                         help='Write every metric of every model and slice to this JSON file, '
@@ -95,7 +101,7 @@ def main(argv=None) -> int:
     from tfx.components.evaluator import executor as evaluator_executor
     from tfx.types import artifact_utils, standard_artifacts
 
-    from components import evaluator_extractors
+    from components import batched_reads, evaluator_extractors
     from models import features
     from pipeline import configs
     from pipeline import pipeline as pipeline_module
@@ -118,7 +124,9 @@ def main(argv=None) -> int:
     inputs = {'examples': [examples], 'model': [model]}
     if args.with_baseline:
         inputs['baseline_model'] = [model]
-    executor = evaluator_executor.Executor(evaluator_executor.Executor.Context(
+    executor_class = (evaluator_executor.Executor if args.record_by_record
+                      else batched_reads.EvaluatorExecutor)
+    executor = executor_class(evaluator_executor.Executor.Context(
         beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS), tmp_dir=workdir))
 
     properties = {'eval_config': json_format.MessageToJson(config),
@@ -144,6 +152,7 @@ def main(argv=None) -> int:
     print(json.dumps({'test_rows': rows, 'seconds': round(seconds, 1),
                       'rows_per_second': round(rows / seconds),
                       'with_baseline': args.with_baseline, 'per_example': args.per_example,
+                      'record_by_record': args.record_by_record,
                       'rmse': result.rmse,
                       'bias_baseline_rmse': result.bias_baseline_rmse}))
     return 0

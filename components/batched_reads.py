@@ -1,4 +1,5 @@
-"""StatisticsGen and Transform reading the ExampleGen's files in batches of records.
+"""StatisticsGen, Transform and the Evaluator reading the ExampleGen's files in batches of
+records.
 
 TFX's tf.Example reader (tfx_bsl's TFExampleRecord) makes every record a Beam element,
 then batches the records again and decodes each batch to an Arrow RecordBatch. In one
@@ -20,7 +21,8 @@ from unittest import mock
 import apache_beam as beam
 import pyarrow as pa
 import tensorflow as tf
-from tfx.components import StatisticsGen, Transform
+from tfx.components import Evaluator, StatisticsGen, Transform
+from tfx.components.evaluator import executor as evaluator_executor
 from tfx.components.statistics_gen import executor as statistics_gen_executor
 from tfx.components.transform import executor as transform_executor
 from tfx.components.util import tfxio_utils
@@ -155,6 +157,27 @@ class TransformExecutor(transform_executor.Executor):
             super().Do(input_dict, output_dict, exec_properties)
 
 
+class EvaluatorExecutor(evaluator_executor.Executor):
+    """TFX's Evaluator executor, reading the examples it evaluates with
+    BatchedTFExampleRecord (and their raw records, which TFMA hands to the models).
+
+    TFX's executor builds its reader factory with tfxio_utils.get_tfxio_factory_from_artifact,
+    called through the module: each reader that factory makes is wrapped while Do runs, as
+    for StatisticsGenExecutor.
+    """
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        tfxio_factory = tfxio_utils.get_tfxio_factory_from_artifact
+
+        def batched_factory(*args, **kwargs):
+            make = tfxio_factory(*args, **kwargs)
+            return lambda *pattern, **options: batched(make(*pattern, **options))
+
+        with mock.patch.object(tfxio_utils, 'get_tfxio_factory_from_artifact',
+                               batched_factory):
+            super().Do(input_dict, output_dict, exec_properties)
+
+
 class BatchedStatisticsGen(StatisticsGen):
     """tfx.components.StatisticsGen with StatisticsGenExecutor; same inputs and outputs.
     Give it the id 'StatisticsGen' (.with_id) to keep TFX's id."""
@@ -167,3 +190,10 @@ class BatchedTransform(Transform):
     the id 'Transform' (.with_id) to keep TFX's id."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(TransformExecutor)
+
+
+class BatchedEvaluator(Evaluator):
+    """tfx.components.Evaluator with EvaluatorExecutor; same inputs and outputs. Give it the
+    id 'Evaluator' (.with_id) to keep TFX's id."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(EvaluatorExecutor)

@@ -17,7 +17,6 @@ from typing import Any, Dict, List
 from absl import logging
 from tfx import types
 from tfx.components import Evaluator
-from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.components.base import executor_spec
@@ -26,6 +25,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import io_utils, path_utils
 
 from components import serving_layout
+from components.batched_reads import EvaluatorExecutor
 
 # The served version the baseline was copied from, or '' when nothing was served.
 SERVED_VERSION_PROPERTY = 'served_version'
@@ -56,8 +56,9 @@ def holds_model(model: types.Artifact) -> bool:
     return fileio.exists(os.path.join(path, serving_layout.SAVED_MODEL_FILE))
 
 
-class ServedBaselineEvaluatorExecutor(evaluator_executor.Executor):
-    """TFX's Evaluator, except that a baseline artifact holding no model counts as none.
+class ServedBaselineEvaluatorExecutor(EvaluatorExecutor):
+    """The pipeline's Evaluator executor (batched_reads.EvaluatorExecutor), except that a
+    baseline artifact holding no model counts as none.
 
     TFX's own executor decides by the presence of the artifact and would fail to load a
     model that is not there.

@@ -3,7 +3,7 @@ configs.py through the runners' flags (pipeline/flags.py)."""
 from typing import Any, Dict, List, Optional, Sequence, Type
 
 import tensorflow_model_analysis as tfma
-from tfx.components import Evaluator, ExampleValidator, Trainer
+from tfx.components import ExampleValidator, Trainer
 from tfx.dsl.components.common.resolver import ResolverStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
@@ -11,7 +11,7 @@ from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 from components import evaluator_extractors, rmse_metric
 from components.anomaly_gate import AnomalyGate
 from components.atomic_pusher import AtomicPusher
-from components.batched_reads import BatchedStatisticsGen, BatchedTransform
+from components.batched_reads import BatchedEvaluator, BatchedStatisticsGen, BatchedTransform
 from components.baseline_resolver import baseline_resolver
 from components.curated_schema import CuratedSchemaGen, schemas_fingerprint
 from components.movielens.component import MovieLensExampleGen
@@ -217,7 +217,7 @@ def create_pipeline(
         evaluator_class = ServedBaselineEvaluator
     else:
         baseline = baseline_resolver(trainer.outputs['model'], baseline_strategy)
-        evaluator_class = Evaluator
+        evaluator_class = BatchedEvaluator
     # Either class keeps the id 'Evaluator', as MLMD, the run summary and the tasks know it.
     evaluator = evaluator_class(
         examples=example_gen.outputs['examples'],

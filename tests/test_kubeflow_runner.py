@@ -73,6 +73,7 @@ PROJECT_DOTTED_PATHS = {
     'components.served_baseline.ServedBaselineEvaluatorExecutor',
     'components.batched_reads.StatisticsGenExecutor',
     'components.batched_reads.TransformExecutor',
+    'components.batched_reads.EvaluatorExecutor',
     configs.PREPROCESSING_FN,
     configs.RUN_FN,
 }

@@ -1,6 +1,6 @@
 """The gate against the user + item bias baseline: the metric's one pass on hand-built TFMA
-inputs, the thresholds of both modes, and TFX's real Evaluator on a model that loses to the
-baseline.
+inputs, the thresholds of both modes, and the pipeline's real Evaluator (TFX's, reading in
+batches) on a model that loses to the baseline.
 
 The Evaluator runs on the half-star release of tests/models/data.py (no user features, so
 the user_gender and bucketized_user_age slices of configs.SLICES have nothing to slice):
@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_artifacts
 
-from components import evaluator_extractors
+from components import batched_reads, evaluator_extractors
 from components import rmse_metric as metrics
 from models import features
 from models.ranking import signatures
@@ -146,16 +146,17 @@ def blessed_model(tmp_path_factory):
     return model
 
 
-def evaluate(artifacts, workdir, rmse_upper_bound, blessed_model=None, per_example=False):
+def evaluate(artifacts, workdir, rmse_upper_bound, blessed_model=None, per_example=False,
+             executor_class=batched_reads.EvaluatorExecutor):
     """Runs the Evaluator as the pipeline configures it (or with TFMA's own per-example
-    slicing); returns (blessed, the gate's reason, the evaluation)."""
+    slicing, or another executor); returns (blessed, the gate's reason, the evaluation)."""
     examples, model = artifacts
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = str(workdir / 'evaluation'), str(workdir / 'blessing')
     config = pipeline_module.eval_config(rmse_upper_bound, configs.RMSE_MIN_IMPROVEMENT,
                                          configs.SLICES, 64)
     baseline = {'baseline_model': [blessed_model]} if blessed_model else {}
-    evaluator_executor.Executor(evaluator_executor.Executor.Context(
+    executor_class(evaluator_executor.Executor.Context(
         beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS), tmp_dir=str(workdir))).Do(
         {'examples': [examples], 'model': [model], **baseline},
         {'evaluation': [evaluation], 'blessing': [blessing]},
@@ -187,6 +188,27 @@ def test_a_model_worse_than_the_bias_baseline_is_not_blessed(artifacts, tmp_path
     assert reason == (f'blessed: test RMSE {fixed.rmse:.4f} is within the bound 10, and there '
                       'was no blessed model to beat')
     assert gate.gate(fixed).bias_baseline_rmse == pytest.approx(result.bias_baseline_rmse)
+
+
+@pytest.mark.e2e
+def test_reading_in_batches_changes_no_metric_of_tfxs_evaluator(artifacts, blessed_model,
+                                                                tmp_path, monkeypatch):
+    readers = []
+    batched_source = batched_reads.BatchedTFExampleRecord.BeamSource
+
+    def counted(reader, *args, **kwargs):
+        readers.append(reader.raw_record_column_name)
+        return batched_source(reader, *args, **kwargs)
+
+    monkeypatch.setattr(batched_reads.BatchedTFExampleRecord, 'BeamSource', counted)
+    ours = evaluate(artifacts, tmp_path / 'ours', None, blessed_model)
+    # The test split, with the raw records that TFMA hands to both models.
+    assert readers == [tfma.constants.ARROW_INPUT_COLUMN]
+    tfxs = evaluate(artifacts, tmp_path / 'tfx', None, blessed_model,
+                    executor_class=evaluator_executor.Executor)
+    assert len(readers) == 1
+    assert ours == tfxs
+    assert ours[2].baseline_rmse is not None and len(ours[2].slices) > 1
 
 
 @pytest.mark.e2e
