@@ -32,8 +32,8 @@ from tfx_bsl.tfxio import record_based_tfxio
 from tfx_bsl.tfxio import tf_example_record
 
 RECORDS_PER_BATCH = 8192  # as tfx_bsl's byte-size batching caps a batch (configs.py)
-# Batches decoded ahead of the one the component works on: enough that the decoding thread
-# never waits for it, few enough to hold little memory.
+# Batches decoded ahead of the one the component works on: enough to keep the decoding
+# thread busy while the component works, few enough to hold little memory.
 DECODED_AHEAD = 2
 
 
@@ -50,12 +50,14 @@ class _ReadRecordBatches(beam.DoFn):
         self._decoder = (example_coder.ExamplesToRecordBatchDecoder(self._serialized_schema)
                          if self._serialized_schema else
                          example_coder.ExamplesToRecordBatchDecoder())
-        # One thread: the decoder keeps state from one batch to the next.
-        self._decoding = concurrent.futures.ThreadPoolExecutor(
+        # One thread: the decoder reuses its builders, so its calls must not overlap. Not a
+        # daemon: at exit Python waits for the batch it is decoding, a few milliseconds.
+        self._decoder_thread = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix='DecodeBatch')
 
     def teardown(self):
-        self._decoding.shutdown(wait=False, cancel_futures=True)
+        if hasattr(self, '_decoder_thread'):  # not if setup failed: its error is the one
+            self._decoder_thread.shutdown(wait=False, cancel_futures=True)
 
     def _decode(self, records) -> pa.RecordBatch:
         records = records.tolist()
@@ -68,13 +70,17 @@ class _ReadRecordBatches(beam.DoFn):
     def process(self, path: str):
         records = tf.data.TFRecordDataset(
             path, compression_type='GZIP' if path.endswith('.gz') else '')
-        decoding = collections.deque()  # in the file's order
-        for batch in records.batch(self._batch_size).prefetch(1).as_numpy_iterator():
-            decoding.append(self._decoding.submit(self._decode, batch))
-            if len(decoding) > DECODED_AHEAD:
-                yield decoding.popleft().result()
-        while decoding:
-            yield decoding.popleft().result()
+        pending = collections.deque()  # decoded or being decoded, in the file's order
+        try:
+            for batch in records.batch(self._batch_size).prefetch(1).as_numpy_iterator():
+                pending.append(self._decoder_thread.submit(self._decode, batch))
+                if len(pending) > DECODED_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # a bundle that failed, or a reader that stopped: nobody reads the rest
+            for future in pending:
+                future.cancel()
 
 
 class BatchedTFExampleRecord(tf_example_record.TFExampleRecord):
@@ -171,7 +177,7 @@ class EvaluatorExecutor(evaluator_executor.Executor):
 
         def batched_factory(*args, **kwargs):
             make = tfxio_factory(*args, **kwargs)
-            return lambda *pattern, **options: batched(make(*pattern, **options))
+            return lambda file_pattern: batched(make(file_pattern))
 
         with mock.patch.object(tfxio_utils, 'get_tfxio_factory_from_artifact',
                                batched_factory):

@@ -1,11 +1,11 @@
 """The Evaluator's extractors: batches as large as a model call, sliced a batch at a time.
 
-TFMA's own extractors take the test examples in TFXIO's batches (a thousand rows at most)
-and then unbatch every batch into one dict per example, find each example's slice keys in
-Python and fan the example out once per slice: about six Beam elements and two dozen array
-conversions per test row, most of the Evaluator's time (docs/performance.md). Here:
+TFMA's own extractors take the test examples in the reader's batches and then unbatch every
+batch into one dict per example, find each example's slice keys in Python and fan the
+example out once per slice: about six Beam elements and two dozen array conversions per test
+row, most of the Evaluator's time (docs/performance.md). Here:
 
-- MergeBatches first joins TFXIO's batches up to the model specs' inference_batch_size,
+- MergeBatches first joins the reader's batches up to the model specs' inference_batch_size,
   which TFMA does not apply to a `tf_generic` model itself: fewer model calls, and fewer of
   the failed keyword binds TensorFlow answers TFMA's positional signature call with, whose
   message prints the whole batch when it is under a thousand rows.

@@ -95,9 +95,10 @@ SLICES = (features.USER_GENDER, features.BUCKETIZED_USER_AGE, *features.TRANSFOR
 # it downloads from GitHub at run time, and falls back to FnApiRunner when that fails.
 # in_memory keeps one process: at MovieLens sizes, starting worker processes costs more than
 # it saves. A later --runner (e.g. DataflowRunner) replaces the runner; it ignores the others.
-# --tfxio_use_byte_size_batching is tfx_bsl's flag, not Beam's (TFX's Beam executors read
-# absl flags from these arguments): the Evaluator then reads the examples in batches of
-# 20 MiB or 8,192 examples, where tfx_bsl's default lets Beam tune batches of at most 1,000.
-# StatisticsGen and Transform read whole batches of records (components/batched_reads.py).
+# StatisticsGen, Transform and the Evaluator read tf.Example files in batches of 8,192
+# records (components/batched_reads.py). --tfxio_use_byte_size_batching is tfx_bsl's flag,
+# not Beam's (TFX's Beam executors read absl flags from these arguments): any other reader
+# then gives batches of 20 MiB or 8,192 examples, where tfx_bsl's default lets Beam tune
+# batches of at most 1,000.
 BEAM_PIPELINE_ARGS = ('--runner=FnApiRunner', '--direct_running_mode=in_memory',
                       '--direct_num_workers=1', '--tfxio_use_byte_size_batching')

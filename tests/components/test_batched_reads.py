@@ -10,9 +10,10 @@ import pyarrow as pa
 import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
+from tfx.components.evaluator import executor as tfx_evaluator_executor
 from tfx.components.statistics_gen import executor as tfx_statistics_gen_executor
 from tfx.components.transform import executor as tfx_transform_executor
-from tfx.components.util import examples_utils
+from tfx.components.util import examples_utils, tfxio_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx_bsl.coders import example_coder
@@ -102,7 +103,19 @@ def test_a_files_batches_come_in_its_order_decoded_in_a_thread_of_their_own(exam
         for name in decoded.schema.names:
             assert got.column(name).equals(decoded.column(name)), name
     assert decoding_threads == {'DecodeBatch_0'}
-    assert threading.current_thread().name not in decoding_threads
+
+
+def test_an_error_in_the_decoding_thread_is_raised_where_the_batches_are_read(tmp_path):
+    path = str(tmp_path / 'damaged.tfrecord')
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(b'not a tf.Example')
+    reader = batched_reads._ReadRecordBatches(None, None, batch_size=16)
+    reader.setup()
+    try:
+        with pytest.raises(Exception, match='(?i)parse'):
+            list(reader.process(path))
+    finally:
+        reader.teardown()
 
 
 def test_transform_reads_in_batches_what_it_projects(examples):
@@ -133,6 +146,22 @@ def test_transform_executor_does_its_work_with_the_batched_processor(monkeypatch
     # Only while Do runs.
     assert tfx_transform_executor.TransformProcessor is not \
         batched_reads.BatchedTransformProcessor
+
+
+def test_the_evaluator_reads_in_batches_while_it_runs(examples, monkeypatch):
+    def make_reader():
+        factory = tfxio_utils.get_tfxio_factory_from_artifact(
+            [examples], [], raw_record_column_name='__raw_record__')
+        return factory(split_files(examples, features.TEST_SPLIT))
+
+    readers = []
+    monkeypatch.setattr(tfx_evaluator_executor.Executor, 'Do',
+                        lambda *_: readers.append(make_reader()))
+    batched_reads.EvaluatorExecutor().Do({}, {}, {})
+    [reader] = readers
+    assert isinstance(reader, batched_reads.BatchedTFExampleRecord)
+    assert reader.raw_record_column_name == '__raw_record__'  # which TFMA gives the models
+    assert not isinstance(make_reader(), batched_reads.BatchedTFExampleRecord)  # only in Do
 
 
 def test_other_readers_are_left_as_they_are(examples):
