@@ -192,21 +192,14 @@ def test_a_model_worse_than_the_bias_baseline_is_not_blessed(artifacts, tmp_path
 
 @pytest.mark.e2e
 def test_reading_in_batches_changes_no_metric_of_tfxs_evaluator(artifacts, blessed_model,
-                                                                tmp_path, monkeypatch):
-    readers = []
-    batched_source = batched_reads.BatchedTFExampleRecord.BeamSource
-
-    def counted(reader, *args, **kwargs):
-        readers.append(reader.raw_record_column_name)
-        return batched_source(reader, *args, **kwargs)
-
-    monkeypatch.setattr(batched_reads.BatchedTFExampleRecord, 'BeamSource', counted)
+                                                                tmp_path, batched_sources):
     ours = evaluate(artifacts, tmp_path / 'ours', None, blessed_model)
     # The test split, with the raw records that TFMA hands to both models.
-    assert readers == [tfma.constants.ARROW_INPUT_COLUMN]
+    assert [reader.raw_record_column_name for reader in batched_sources] == [
+        tfma.constants.ARROW_INPUT_COLUMN]
     tfxs = evaluate(artifacts, tmp_path / 'tfx', None, blessed_model,
                     executor_class=evaluator_executor.Executor)
-    assert len(readers) == 1
+    assert len(batched_sources) == 1
     assert ours == tfxs
     assert ours[2].baseline_rmse is not None and len(ours[2].slices) > 1
 
