@@ -306,9 +306,24 @@ def concatenate_ratings(*splits: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]
     return {key: np.concatenate([split[key] for split in splits]) for key in _TRAINING_COLUMNS}
 
 
+def with_fixed_terms(scorer, split: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """The ids and labels of a split, with the scorer's fixed_terms of each of its pairs as
+    the scorer's tables now stand: computed once a fit, not at each step of each epoch."""
+    columns = {key: split[key] for key in _TRAINING_COLUMNS}
+    if not scorer.fixed_term_names:
+        return columns
+    terms = tf.function(scorer.fixed_terms, reduce_retracing=True)
+    ids = tf.data.Dataset.from_tensor_slices(
+        (split[features.USER_INDEX], split[features.MOVIE_INDEX])).batch(_READ_BATCH)
+    return dict(columns, **concatenate([{key: value.numpy() for key, value in
+                                         terms(*batch).items()} for batch in _prefetched(ids)]))
+
+
 def _training_tensors(split: Dict[str, np.ndarray]) -> Dict[str, tf.Tensor]:
-    """The ids and labels of a split, the columns fit and evaluate read, as tensors."""
-    return {key: tf.constant(split[key]) for key in _TRAINING_COLUMNS}
+    """The ids and labels of a split, and the fixed terms it has (with_fixed_terms): the
+    columns fit and evaluate read, as tensors."""
+    return {key: tf.constant(split[key])
+            for key in _TRAINING_COLUMNS + ranking_model.FIXED_TERMS if key in split}
 
 
 def _prefetched(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -564,13 +579,14 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     batch = training_batch_size(hparams, train_examples)
     epoch_batches = batches_per_epoch(train_examples, batch)
     model.compile(optimizer=optimizer(hparams, epoch_batches))
-    eval_data = eval_batches(eval_split)
+    eval_data = eval_batches(with_fixed_terms(model.scorer, eval_split))
     model(next(iter(eval_data)))  # builds the weights, to keep their starting values
     starting_weights = [variable.numpy() for variable in model.weights] if refit else None
     radius = 0 if train_steps else hparams.averaged_epochs_around_best
     epoch_weights = EpochWeights(radius) if radius else None
     epochs, seconds = _fit(
-        model, training_batches(train_split, batch, hparams.seed), hparams.epochs,
+        model, training_batches(with_fixed_terms(model.scorer, train_split), batch,
+                                hparams.seed), hparams.epochs,
         epoch_batches, log_dir, eval_data, hparams.early_stopping_patience, train_steps,
         epoch_weights)
     history = {'epochs': epochs, 'epoch_seconds': seconds, 'phase_seconds': phases,
@@ -599,6 +615,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
         for variable, value in zip(model.weights, starting_weights):
             variable.assign(value)
         model.scorer.use_tables(refit_tables)
+        seen = with_fixed_terms(model.scorer, seen)
         for variable in model.optimizer.variables:
             variable.assign(tf.zeros_like(variable))
         epoch_weights = EpochWeights(radius) if radius else None
