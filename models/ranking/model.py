@@ -3,7 +3,9 @@
 Both architectures take only the tf.Transform indices of the user and the movie. What else is
 known of them (age, occupation, genres, release year, ...) sits in lookup tables that the
 Trainer fills from the training data (see `CatalogTables`), so serving needs nothing but the
-two ids, and a user or movie out of the vocabulary still gets a prediction.
+two ids, and a user or movie out of the vocabulary still gets a prediction. (In training,
+the Trainer also passes what the hybrid computes from its tables alone, computed once:
+HybridScorer.table_inputs.)
 
 Ranking the whole catalog for one user repeats every term of a rating that depends on the
 movie alone; each scorer therefore also splits its rating into those terms (`movie_terms`,
@@ -30,9 +32,8 @@ NEIGHBOUR_WEIGHT = 'neighbour_weight'
 NEIGHBOUR_OF = 'neighbour_of'
 NEIGHBOUR_OF_SIMILARITY = 'neighbour_of_similarity'
 NEIGHBOUR_OF_ROW_SPLITS = 'neighbour_of_row_splits'
-# Inputs of the model beside the ids, in training only: what a scorer's fixed_terms give.
+# A scorer's table input (HybridScorer.table_inputs).
 NEIGHBOURHOOD_AVERAGE = 'neighbourhood_average'
-FIXED_TERMS = (NEIGHBOURHOOD_AVERAGE,)
 
 
 @dataclasses.dataclass
@@ -88,9 +89,10 @@ class RankingModel(tfrs.models.Model):
             metrics=[tf.keras.metrics.RootMeanSquaredError(name='rmse')])
 
     def _member_scores(self, inputs, training):
-        fixed_terms = {key: value for key, value in inputs.items() if key in FIXED_TERMS}
+        table_inputs = {key: inputs[key] for key in self.scorer.table_input_names
+                        if key in inputs}
         return self.scorer(inputs[features.USER_INDEX], inputs[features.MOVIE_INDEX],
-                           training=training, **fixed_terms)
+                           training=training, **table_inputs)
 
     def _served(self, member_scores, training):
         average = tf.reduce_mean(member_scores, axis=1)
@@ -220,7 +222,11 @@ class NotebookScorer(tf.keras.layers.Layer):
     def use_tables(self, tables: CatalogTables):
         """Nothing to replace: this model has no tables."""
 
-    fixed_term_names = ()  # every input of this model is learnt (see HybridScorer's)
+    # Nothing to compute ahead (see HybridScorer's): no input depends on tables alone.
+    table_input_names = ()
+
+    def table_inputs(self, user_index, movie_index):
+        return {}
 
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
@@ -328,9 +334,10 @@ class HybridScorer(tf.keras.layers.Layer):
         self.mlp = _member_mlp(hparams.hidden_units, hparams.dropout)
 
     def use_tables(self, tables: CatalogTables):
-        """Replaces the rated-movie samples and restarts the global mean from the tables'
-        mean rating: a refit's, which has seen more ratings. The side features stay: they
-        come from train, which holds every user and movie of the vocabulary."""
+        """Replaces the rated-movie samples and the neighbour tables, and restarts the global
+        mean from the tables' mean rating: a refit's, which has seen more ratings. Table
+        inputs computed before this call (table_inputs) are stale. The side features stay:
+        they come from train, which holds every user and movie of the vocabulary."""
         self._rated_movies.assign(tables.rated_movies)
         self._rated_ratings.assign(tables.rated_ratings)
         self._rated_row_splits.assign(tables.rated_row_splits)
@@ -387,19 +394,19 @@ class HybridScorer(tf.keras.layers.Layer):
             total += summed(self.explicit_embedding, weight * ratings.flat_values)
         return tf.gather(total, position)
 
-    def fixed_terms(self, user_index, movie_index):
-        """Per (user, movie) pair, the inputs of call that training does not change: the
-        item-item term's average (neighbourhood_average). They depend only on the tables, so
-        the Trainer computes them once for each split it reads, before the epochs, rather
-        than at every step of every epoch (about a tenth of a step's work at 10M ratings)."""
-        if not self._neighbours:
-            return {}
-        return {NEIGHBOURHOOD_AVERAGE: self.neighbourhood_average(user_index, movie_index)}
-
     @property
-    def fixed_term_names(self):
-        """The keys of fixed_terms."""
+    def table_input_names(self):
+        """The keys of table_inputs."""
         return (NEIGHBOURHOOD_AVERAGE,) if self._neighbours else ()
+
+    def table_inputs(self, user_index, movie_index):
+        """Per (user, movie) pair, what call computes from the tables alone, which training
+        does not change: the item-item term's average. The Trainer computes it once for
+        each split it reads, with the tables the fit rates with, and passes it to call,
+        rather than computing it at every step of every epoch (about a sixth of a step's
+        time at 10M ratings)."""
+        return {name: self.neighbourhood_average(user_index, movie_index)
+                for name in self.table_input_names}
 
     def neighbourhood_average(self, user_index, movie_index):
         """[batch]: the item-item term's average, as KNNBaseline's. Over the movie's
@@ -450,7 +457,7 @@ class HybridScorer(tf.keras.layers.Layer):
                            self._member_shape)
 
     def call(self, user_index, movie_index, training=False, neighbourhood_average=None):
-        """[batch, members] ratings; neighbourhood_average: fixed_terms' of the pairs, if
+        """[batch, members] ratings; neighbourhood_average: table_inputs' of the pairs, if
         computed already."""
         user_vector = self._user_vector(user_index, self._implicit_feedback)
         movie_vector = self._movie_vector(movie_index)
@@ -525,15 +532,15 @@ class HybridScorer(tf.keras.layers.Layer):
     def _neighbourhood_of_user(self, user, movie_terms):
         """[movies, members]: _neighbourhood's term of one user for the movies of movie_terms.
 
-        _neighbourhood looks each movie's neighbours up among the user's rated movies. Here
-        each of the user's rated movies adds its residual to the movies whose neighbour it
-        is, from the inverted neighbour lists: about neighbours x rated movies additions
+        neighbourhood_average looks each movie's neighbours up among the user's rated movies.
+        Here each of the user's rated movies adds its residual to the movies whose neighbour
+        it is, from the inverted neighbour lists: about neighbours x rated movies additions
         instead of neighbours x catalog lookups. The sums' order differs, by rounding only.
         """
         rated = tf.cast(self._rated_movies[self._rated_by(user)], tf.int64)
         residuals = self._rated_residuals[self._rated_by(user)]
-        # A movie listed twice counts once, as _neighbourhood's search finds it once; the
-        # list is in movie order, so its copies are adjacent.
+        # A movie listed twice counts once, as neighbourhood_average's search finds it once;
+        # the list is in movie order, so its copies are adjacent.
         first = tf.not_equal(rated, tf.concat([[-1], rated], axis=0)[:-1])
         rated, residuals = tf.boolean_mask(rated, first), tf.boolean_mask(residuals, first)
         row_splits = movie_terms[NEIGHBOUR_OF_ROW_SPLITS]

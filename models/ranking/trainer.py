@@ -306,24 +306,22 @@ def concatenate_ratings(*splits: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]
     return {key: np.concatenate([split[key] for split in splits]) for key in _TRAINING_COLUMNS}
 
 
-def with_fixed_terms(scorer, split: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    """The ids and labels of a split, with the scorer's fixed_terms of each of its pairs as
-    the scorer's tables now stand: computed once a fit, not at each step of each epoch."""
+def with_table_inputs(scorer, split: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """The ids and labels of a split, and the scorer's table_inputs of each of its pairs, as
+    the scorer's tables now stand: what fit and evaluate read."""
     columns = {key: split[key] for key in _TRAINING_COLUMNS}
-    if not scorer.fixed_term_names:
+    if not scorer.table_input_names:
         return columns
-    terms = tf.function(scorer.fixed_terms, reduce_retracing=True)
+    inputs = tf.function(scorer.table_inputs, reduce_retracing=True)
     ids = tf.data.Dataset.from_tensor_slices(
         (split[features.USER_INDEX], split[features.MOVIE_INDEX])).batch(_READ_BATCH)
     return dict(columns, **concatenate([{key: value.numpy() for key, value in
-                                         terms(*batch).items()} for batch in _prefetched(ids)]))
+                                         inputs(*batch).items()} for batch in _prefetched(ids)]))
 
 
 def _training_tensors(split: Dict[str, np.ndarray]) -> Dict[str, tf.Tensor]:
-    """The ids and labels of a split, and the fixed terms it has (with_fixed_terms): the
-    columns fit and evaluate read, as tensors."""
-    return {key: tf.constant(split[key])
-            for key in _TRAINING_COLUMNS + ranking_model.FIXED_TERMS if key in split}
+    """The columns of a split (with_table_inputs'), as tensors."""
+    return {key: tf.constant(column) for key, column in split.items()}
 
 
 def _prefetched(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -336,15 +334,17 @@ def _prefetched(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def eval_batches(split: Dict[str, np.ndarray]) -> tf.data.Dataset:
-    """The ids and labels of a split in batches, once through, in order."""
+    """The columns of a split (its ids and labels, and any table inputs) in batches, once
+    through, in order."""
     return _prefetched(tf.data.Dataset.from_tensor_slices(_training_tensors(split)).batch(
         _READ_BATCH))
 
 
 def training_batches(split: Dict[str, np.ndarray], batch_size: int,
                      seed: int) -> tf.data.Dataset:
-    """The ids and labels of a split in batches, epoch after epoch without end, each epoch
-    in a new random order; fit takes batches_per_epoch of them an epoch.
+    """The columns of a split (its ids and labels, and any table inputs) in batches, epoch
+    after epoch without end, each epoch in a new random order; fit takes batches_per_epoch
+    of them an epoch.
 
     The order is a permutation of row numbers drawn per epoch in numpy: a tf.data shuffle
     buffer as large as the split would hold every example as separate tensors, several
@@ -536,9 +536,10 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     averaged over the same epochs, and that fit is returned: the served model sees all the
     data but the test split, while the eval RMSE reported stays that of the weights kept
     from the fit on train, which never saw eval. The refit's SVD++ samples and starting
-    mean include eval's ratings, as its bias baseline does (fit_bias_baseline). The refit
-    restarts the same model, rather than building another, so that the traced train step
-    is reused: tracing it again would cost about as much as the refit's training.
+    mean, its neighbour tables and the table inputs computed from them include eval's
+    ratings, as its bias baseline does (fit_bias_baseline). The refit restarts the same
+    model, rather than building another, so that the traced train step is reused: tracing
+    it again would cost about as much as the refit's training.
 
     The side-feature columns of train_split move into the model's tables: they are removed
     from the dict, so that fit does not hold them too (hundreds of MB at 10M ratings).
@@ -579,13 +580,13 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     batch = training_batch_size(hparams, train_examples)
     epoch_batches = batches_per_epoch(train_examples, batch)
     model.compile(optimizer=optimizer(hparams, epoch_batches))
-    eval_data = eval_batches(with_fixed_terms(model.scorer, eval_split))
+    eval_data = eval_batches(with_table_inputs(model.scorer, eval_split))
     model(next(iter(eval_data)))  # builds the weights, to keep their starting values
     starting_weights = [variable.numpy() for variable in model.weights] if refit else None
     radius = 0 if train_steps else hparams.averaged_epochs_around_best
     epoch_weights = EpochWeights(radius) if radius else None
     epochs, seconds = _fit(
-        model, training_batches(with_fixed_terms(model.scorer, train_split), batch,
+        model, training_batches(with_table_inputs(model.scorer, train_split), batch,
                                 hparams.seed), hparams.epochs,
         epoch_batches, log_dir, eval_data, hparams.early_stopping_patience, train_steps,
         epoch_weights)
@@ -615,7 +616,7 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
         for variable, value in zip(model.weights, starting_weights):
             variable.assign(value)
         model.scorer.use_tables(refit_tables)
-        seen = with_fixed_terms(model.scorer, seen)
+        seen = with_table_inputs(model.scorer, seen)
         for variable in model.optimizer.variables:
             variable.assign(tf.zeros_like(variable))
         epoch_weights = EpochWeights(radius) if radius else None

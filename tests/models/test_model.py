@@ -106,7 +106,8 @@ def test_a_train_split_that_reaches_a_larger_batch_size_trains_in_that_batch(lar
 
 def test_training_batches_hold_every_row_once_per_epoch_in_a_new_order():
     split = {features.USER_INDEX: np.arange(10), features.MOVIE_INDEX: np.arange(10) + 100,
-             features.LABEL: np.arange(10, dtype=np.float32)}
+             features.LABEL: np.arange(10, dtype=np.float32),
+             ranking_model.NEIGHBOURHOOD_AVERAGE: np.arange(10, dtype=np.float32) / 10}
     steps = trainer.batches_per_epoch(len(split[features.LABEL]), batch_size=4)
     assert steps == 3
     # Endless: fit takes `steps` batches an epoch from one iterator.
@@ -116,9 +117,11 @@ def test_training_batches_hold_every_row_once_per_epoch_in_a_new_order():
         rows = [next(batches) for _ in range(steps)]
         users = [b[features.USER_INDEX].numpy() for b in rows]
         movies = [b[features.MOVIE_INDEX].numpy() for b in rows]
+        averages = [b[ranking_model.NEIGHBOURHOOD_AVERAGE].numpy() for b in rows]
         assert [len(u) for u in users] == [4, 4, 2]
-        # Rows stay whole: a user's movie and label travel with it.
+        # Rows stay whole: a user's movie, label and table input travel with it.
         np.testing.assert_array_equal(np.concatenate(movies), np.concatenate(users) + 100)
+        np.testing.assert_allclose(np.concatenate(averages), np.concatenate(users) / 10)
         return np.concatenate(users)
 
     first, second, third = epoch(), epoch(), epoch()

@@ -10,8 +10,6 @@ from models.schema import RatingScale
 from pipeline import configs
 from tests.models.data import as_columns
 
-WHOLE_STARS = RatingScale(1.0, 5.0)
-
 
 def test_movies_rated_alike_are_each_others_first_neighbours():
     # Movies 0 and 1 are rated alike by every user, movie 2 the opposite way; movie 3 has
@@ -128,10 +126,11 @@ def test_the_term_is_the_similarity_weighted_mean_of_the_users_residuals(scorer_
     assert found_any
 
 
-def test_the_terms_computed_once_per_split_rate_as_the_term_computed_at_each_step(
+
+def test_the_averages_computed_once_per_split_rate_as_those_computed_at_each_step(
         scorer_and_tables, columns):
     scorer, _ = scorer_and_tables
-    split = trainer.with_fixed_terms(scorer, columns)
+    split = trainer.with_table_inputs(scorer, columns)
     assert sorted(split) == sorted(trainer.EVAL_COLUMNS + (ranking_model.NEIGHBOURHOOD_AVERAGE,))
     users, movies = split[features.USER_INDEX], split[features.MOVIE_INDEX]
     average = split[ranking_model.NEIGHBOURHOOD_AVERAGE]
@@ -140,30 +139,14 @@ def test_the_terms_computed_once_per_split_rate_as_the_term_computed_at_each_ste
     scorer.neighbour_global_weight.assign([0.5, 1.5])
     np.testing.assert_array_equal(scorer(users, movies, neighbourhood_average=average),
                                   scorer(users, movies))
-
-
-def test_the_refit_trains_on_the_terms_of_its_own_tables(columns, sizes, tmp_path,
-                                                         monkeypatch):
-    """The refit's tables hold eval's ratings too, so its neighbourhood averages differ from
-    the fit's: each fit must train on those of the tables it rates with."""
-    trained_on = []
-    batches = trainer.training_batches
-    monkeypatch.setattr(trainer, 'training_batches',
-                        lambda split, *args: trained_on.append(split) or batches(split, *args))
-    rows = len(columns[features.LABEL])
-    eval_rows = np.arange(rows) % 5 == 0
-    train_split = {key: value[~eval_rows] for key, value in columns.items()}
-    eval_split = {key: columns[key][eval_rows] for key in trainer.EVAL_COLUMNS}
-    settings = Hyperparameters.from_config(dict(
-        configs.HYBRID_HYPERPARAMETERS, epochs=1, early_stopping_patience=1, neighbours=2,
-        averaged_epochs_around_best=0, ensemble_size=1))
-    model, _ = trainer.train(settings, train_split, eval_split, sizes, WHOLE_STARS,
-                             log_dir=str(tmp_path))
-    fit, refit = trained_on
-    refit_average = refit[ranking_model.NEIGHBOURHOOD_AVERAGE]
-    # The model now holds the refit's tables.
-    np.testing.assert_allclose(refit_average, model.scorer.neighbourhood_average(
-        refit[features.USER_INDEX], refit[features.MOVIE_INDEX]), atol=1e-6)
-    assert len(refit_average) == rows
-    assert not np.allclose(fit[ranking_model.NEIGHBOURHOOD_AVERAGE],
-                           refit_average[:len(fit[features.LABEL])])
+    # The average given is the one used: one more moves each member's rating by its weight.
+    moved = scorer(users, movies, neighbourhood_average=average + 1.0) - scorer(
+        users, movies, neighbourhood_average=average)
+    np.testing.assert_allclose(moved, scorer.neighbour_global_weight.numpy()
+                               + scorer.neighbour_weight(movies).numpy(), atol=1e-5)
+    # And the model hands the column of a batch to its scorer.
+    model = ranking_model.RankingModel(scorer, RatingScale(1.0, 5.0))
+    given = dict(split, **{ranking_model.NEIGHBOURHOOD_AVERAGE: average + 1.0})
+    np.testing.assert_array_equal(
+        model._member_scores(given, training=False),
+        scorer(users, movies, neighbourhood_average=average + 1.0))

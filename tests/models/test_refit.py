@@ -264,3 +264,39 @@ def test_work_in_the_background_is_waited_for_before_the_fit(columns, sizes, tmp
         trainer.train(hparams(), dict(columns), eval_rows(), sizes, WHOLE_STARS,
                       log_dir=str(tmp_path), wait_for=[failed])
     assert os.listdir(tmp_path) == []  # no epoch began: TensorBoard logs none
+
+
+def test_each_fit_reads_the_neighbourhood_averages_of_the_tables_it_rates_with(
+        columns, sizes, tmp_path, monkeypatch):
+    """The fit and its evaluations read averages from train's tables; the refit, whose tables
+    hold eval's ratings too, from its own."""
+    read = {'train': [], 'eval': []}
+    training_batches, eval_batches = trainer.training_batches, trainer.eval_batches
+    monkeypatch.setattr(trainer, 'training_batches', lambda split, *args: read['train'].append(
+        split) or training_batches(split, *args))
+    monkeypatch.setattr(trainer, 'eval_batches', lambda split: read['eval'].append(
+        split) or eval_batches(split))
+    rows = len(columns[features.LABEL])
+    held_out = np.arange(rows) % 5 == 0
+    train_split = {key: value[~held_out] for key, value in columns.items()}
+    eval_split = {key: columns[key][held_out] for key in trainer.EVAL_COLUMNS}
+    settings = hparams(epochs=1, early_stopping_patience=1, neighbours=2,
+                       averaged_epochs_around_best=0, ensemble_size=1)
+    fit_tables = trainer.build_catalog_tables(
+        dict(train_split), sizes, settings.implicit_feedback_limit, settings.seed,
+        neighbours=settings.neighbours)
+    model, _ = trainer.train(settings, train_split, eval_split, sizes, WHOLE_STARS,
+                             log_dir=str(tmp_path))
+    [fit, refit], [evaluated] = read['train'], read['eval']
+    average = ranking_model.NEIGHBOURHOOD_AVERAGE
+
+    def expected(split):
+        return model.scorer.neighbourhood_average(split[features.USER_INDEX],
+                                                  split[features.MOVIE_INDEX])
+
+    np.testing.assert_allclose(refit[average], expected(refit), atol=1e-6)  # refit's tables
+    assert len(refit[average]) == rows
+    model.scorer.use_tables(fit_tables)
+    np.testing.assert_allclose(fit[average], expected(fit), atol=1e-6)
+    np.testing.assert_allclose(evaluated[average], expected(evaluated), atol=1e-6)
+    assert not np.allclose(fit[average], refit[average][:len(fit[average])])
