@@ -225,9 +225,6 @@ class NotebookScorer(tf.keras.layers.Layer):
     # Nothing to compute ahead (see HybridScorer's): no input depends on tables alone.
     table_input_names = ()
 
-    def table_inputs(self, user_index, movie_index):
-        return {}
-
     def call(self, user_index, movie_index, training=False):
         """[batch, members] ratings."""
         return _mlp_of_pairs(
@@ -405,8 +402,9 @@ class HybridScorer(tf.keras.layers.Layer):
         each split it reads, with the tables the fit rates with, and passes it to call,
         rather than computing it at every step of every epoch (about a sixth of a step's
         time at 10M ratings)."""
-        return {name: self.neighbourhood_average(user_index, movie_index)
-                for name in self.table_input_names}
+        if not self._neighbours:
+            return {}
+        return {NEIGHBOURHOOD_AVERAGE: self.neighbourhood_average(user_index, movie_index)}
 
     def neighbourhood_average(self, user_index, movie_index):
         """[batch]: the item-item term's average, as KNNBaseline's. Over the movie's

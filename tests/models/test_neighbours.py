@@ -126,7 +126,6 @@ def test_the_term_is_the_similarity_weighted_mean_of_the_users_residuals(scorer_
     assert found_any
 
 
-
 def test_the_averages_computed_once_per_split_rate_as_those_computed_at_each_step(
         scorer_and_tables, columns):
     scorer, _ = scorer_and_tables
