@@ -32,6 +32,10 @@ class Hyperparameters:
     neighbours: int  # hybrid: similar movies per movie in the item-item term; 0: no term
     dropout: float
     ensemble_size: int  # members from different starting weights, averaged when served
+    # hybrid: members of plain biased MF (model.BiasedMF) averaged with the ensemble_size
+    # hybrid ones, and the L2 penalty of each rating's rows in their loss
+    biased_mf_members: int
+    biased_mf_l2: float
     bias_baseline_regularisation: Sequence[float]  # the gate's baseline: chosen on eval
     # After early stopping on eval, refit on train + eval for as many epochs as the weights
     # kept used (the best, or the last averaged), and serve that (the bias baseline too).

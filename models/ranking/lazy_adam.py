@@ -12,7 +12,9 @@ LazyAdam. Rows shrink by decoupled weight decay (as in AdamW: each step multipli
 rarely, like a movie with two ratings, drift back to zero between their updates. The decay a
 row missed is applied when it is next updated (that step's forward pass still sees the row as
 its last update left it), and to every row by `catch_up()` before the model is evaluated.
-Dense gradients (the MLP, the global mean) follow Keras's Adam unchanged.
+Tables named in Keras's exclude_from_weight_decay keep their rows undecayed (a model that
+regularises them otherwise). Dense gradients (the MLP, the global mean) follow Keras's Adam
+unchanged.
 """
 import tensorflow as tf
 
@@ -74,7 +76,9 @@ class LazyAdam(tf.keras.optimizers.Adam):
         if key not in self._row_steps:
             raise ValueError(f'LazyAdam: {variable.name} has a sparse gradient but is not a '
                              'table (rows x width); only embedding tables can be updated by row.')
-        self._sparse_keys.add(key)
+        decays = self._use_weight_decay(variable)
+        if decays:
+            self._sparse_keys.add(key)
         now = tf.cast(self.iterations + 1, tf.int64)
         step = tf.cast(now, variable.dtype)
         beta_1 = tf.cast(self.beta_1, variable.dtype)
@@ -85,21 +89,22 @@ class LazyAdam(tf.keras.optimizers.Adam):
         v = self._velocities[self._index_dict[key]]
         row_steps = self._row_steps[key]
         # This step's decay included, as AdamW decays before it moves a row.
-        decayed = self._decayed(tf.gather(variable, rows),
-                                tf.gather(row_steps, rows), now)
+        decayed = tf.gather(variable, rows)
+        if decays:
+            decayed = self._decayed(decayed, tf.gather(row_steps, rows), now)
+            row_steps.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), now), rows))
         m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * values
         v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(values)
         m.scatter_update(tf.IndexedSlices(m_rows, rows))
         v.scatter_update(tf.IndexedSlices(v_rows, rows))
         variable.scatter_update(tf.IndexedSlices(
             decayed - alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), rows))
-        row_steps.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), now), rows))
 
     def get_config(self):
         return dict(super().get_config(), row_decay=self.row_decay)
 
     def catch_up(self, variables):
-        """Applies to every row of every table the decay it has missed so far."""
+        """Applies to every row of every decayed table the decay it has missed so far."""
         now = tf.cast(self.iterations, tf.int64)
         for variable in variables:
             key = self._var_key(variable)

@@ -64,6 +64,24 @@ def test_without_decay_unseen_rows_and_their_moments_stay_put():
     assert np.flatnonzero(np.any(m.numpy() != 0, axis=1)).tolist() == [1, 4]
 
 
+def test_a_table_excluded_from_weight_decay_moves_as_adam_without_decay():
+    decayed, excluded, adam_alone = table(), tf.Variable(table(), name='kept_whole'), table()
+    optimizer = LazyAdam(LEARNING_RATE, row_decay=DECAY)
+    optimizer.exclude_from_weight_decay(var_names=['kept_whole'])
+    plain = LazyAdam(LEARNING_RATE)
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(tf.gather(decayed, [0, 1]))) + tf.reduce_sum(
+                tf.square(tf.gather(excluded, [0, 1])))
+        optimizer.apply_gradients(zip(tape.gradient(loss, [decayed, excluded]),
+                                      [decayed, excluded]))
+        step(plain, adam_alone, [0, 1])
+    optimizer.catch_up([decayed, excluded])
+    np.testing.assert_allclose(excluded.numpy(), adam_alone.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(excluded.numpy()[2:], table().numpy()[2:])
+    assert not np.allclose(decayed.numpy()[2:], table().numpy()[2:])
+
+
 @pytest.mark.slow  # a Keras fit: its first trace alone takes seconds
 def test_the_callback_catches_up_before_evaluation():
     inputs = tf.keras.Input(shape=(), dtype=tf.int32)

@@ -135,12 +135,14 @@ def test_training_batches_hold_every_row_once_per_epoch_in_a_new_order():
         first.tolist()
 
 
-@pytest.mark.parametrize('architecture', ['hybrid', 'notebook'])
-def test_the_served_rating_is_the_clipped_average_of_the_members(architecture, columns, sizes):
-    model = build(architecture, columns, sizes, ensemble_size=3)
+@pytest.mark.parametrize('architecture, overrides, count', [
+    ('hybrid', dict(biased_mf_members=0), 3), ('notebook', {}, 3), ('hybrid', {}, 4)])
+def test_the_served_rating_is_the_clipped_average_of_the_members(architecture, overrides,
+                                                                  count, columns, sizes):
+    model = build(architecture, columns, sizes, ensemble_size=3, **overrides)
     batch = batch_of(columns)
     members = model.scorer(batch[features.USER_INDEX], batch[features.MOVIE_INDEX]).numpy()
-    assert members.shape == (len(columns[features.LABEL]), 3)
+    assert members.shape == (len(columns[features.LABEL]), count)
     # Different random starting weights: the members disagree.
     assert not np.allclose(members[:, 0], members[:, 1])
     np.testing.assert_allclose(model(batch).numpy(), np.clip(members.mean(axis=1), 1.0, 5.0),
@@ -165,6 +167,7 @@ def with_a_movie_listed_twice(tables):
     ('hybrid', {}, False),
     ('hybrid', {}, True),
     ('hybrid', dict(hidden_units=(16, 8), neighbours=0, explicit_feedback=False), False),
+    ('hybrid', dict(biased_mf_members=2, biased_mf_l2=0.1), False),
     ('notebook', {}, False),
 ])
 def test_rating_all_movies_from_their_movie_terms_is_rating_each_pair(
@@ -236,13 +239,53 @@ def test_ascending_unique_is_tf_unique_in_ascending_order():
 
 
 def test_members_start_from_the_mean_rating_with_zero_biases(columns, sizes):
-    model = build('hybrid', columns, sizes, ensemble_size=3)
+    model = build('hybrid', columns, sizes, ensemble_size=3, biased_mf_members=1,
+                  biased_mf_l2=0.1)
     model(batch_of(columns))
-    scorer = model.scorer
-    assert not scorer.user_bias.embeddings.numpy().any()
-    assert not scorer.movie_bias.embeddings.numpy().any()
-    np.testing.assert_allclose(scorer.global_mean.numpy(), [columns[features.LABEL].mean()] * 3,
-                               rtol=1e-6)
+    for scorer, members in ((model.scorer, 3), (model.scorer.biased_mf, 1)):
+        assert not scorer.user_bias.embeddings.numpy().any()
+        assert not scorer.movie_bias.embeddings.numpy().any()
+        np.testing.assert_allclose(scorer.global_mean.numpy(),
+                                   [columns[features.LABEL].mean()] * members, rtol=1e-6)
+
+
+def test_biased_mf_members_penalise_each_row_by_its_share_and_rate_as_biased_mf(columns,
+                                                                                sizes):
+    model = build('hybrid', columns, sizes, biased_mf_members=2, biased_mf_l2=0.5)
+    batch = batch_of(columns)
+    users, movies = batch[features.USER_INDEX].numpy(), batch[features.MOVIE_INDEX].numpy()
+    model(batch)
+    mf = model.scorer.biased_mf
+    rng = np.random.default_rng(0)
+    for weight in mf.trainable_weights:  # the biases too, which start at zero
+        weight.assign(rng.normal(0.0, 0.3, weight.shape).astype(np.float32))
+
+    def rows(vectors, biases, index):
+        return vectors.embeddings.numpy()[index], biases.embeddings.numpy()[index]
+
+    user_rows, movie_rows = (rows(mf.user_embedding, mf.user_bias, users),
+                             rows(mf.movie_embedding, mf.movie_bias, movies))
+    # Each rating carries its row's penalty over the row's count of ratings in train.
+    user_ratings = np.bincount(users)[users]
+    movie_ratings = np.bincount(movies)[movies]
+    shares = (sum(np.square(row).sum(axis=1) for row in user_rows) / user_ratings
+              + sum(np.square(row).sum(axis=1) for row in movie_rows) / movie_ratings)
+    mf(users, movies, training=True)
+    [penalty] = mf.losses
+    assert float(penalty) == pytest.approx(0.5 * shares.mean(), rel=1e-5)
+    # Over the whole train split, which this batch is: l2 x every row's squares, once.
+    assert float(penalty) * len(users) == pytest.approx(0.5 * sum(
+        np.square(table.embeddings.numpy()[np.unique(index)]).sum()
+        for table, index in ((mf.user_embedding, users), (mf.user_bias, users),
+                             (mf.movie_embedding, movies), (mf.movie_bias, movies))), rel=1e-5)
+    mf(users, movies)
+    assert not mf.losses  # only in training
+    # Their ratings: biased MF's, nothing of the hybrid's terms; after the hybrid members'.
+    user_vectors, movie_vectors = (row[0].reshape(len(users), 2, -1)
+                                   for row in (user_rows, movie_rows))
+    expected = (mf.global_mean.numpy() + user_rows[1] + movie_rows[1]
+                + (user_vectors * movie_vectors).sum(axis=2))
+    np.testing.assert_allclose(model.scorer(users, movies).numpy()[:, -2:], expected, rtol=1e-5)
 
 
 def test_the_loss_is_the_sum_of_the_members_losses(columns, sizes):

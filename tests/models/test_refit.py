@@ -204,8 +204,23 @@ def test_refit_tables_hold_the_eval_ratings_too(columns, sizes):
     assert sorted(refit.rated_movies[first_of_user_3:first_of_user_3 + 3]) == [0, 1, 2]
     labels = np.concatenate([columns[features.LABEL], eval_rows()[features.LABEL]])
     assert refit.rating_mean == pytest.approx(labels.mean())
+    assert (refit.user_ratings - train_only.user_ratings).tolist() == [0, 0, 1, 2, 1]
+    assert (refit.movie_ratings - train_only.movie_ratings).tolist() == [1, 1, 1, 1, 0]
     # Side features come from train alone, where every user and movie of the vocabulary is.
     np.testing.assert_array_equal(refit.movie_genres, train_only.movie_genres)
+
+
+def test_the_refit_counts_what_the_biased_mf_members_penalise_on_train_and_eval(columns,
+                                                                              sizes):
+    train_only = trainer.build_catalog_tables(columns, sizes, 100, seed=0)
+    refit = trainer.build_catalog_tables(columns, sizes, 100, seed=0, also_seen=eval_rows())
+    scorer = ranking_model.HybridScorer(sizes[features.USER_INDEX],
+                                        sizes[features.MOVIE_INDEX], train_only,
+                                        hparams(biased_mf_members=1, biased_mf_l2=1.0))
+    scorer.use_tables(refit)
+    np.testing.assert_array_equal(scorer.biased_mf._user_ratings.numpy(), refit.user_ratings)
+    np.testing.assert_array_equal(scorer.biased_mf._movie_ratings.numpy(), refit.movie_ratings)
+    np.testing.assert_allclose(scorer.biased_mf.global_mean.numpy(), [refit.rating_mean])
 
 
 def test_the_bias_baseline_is_refitted_on_what_the_model_saw(columns, sizes):

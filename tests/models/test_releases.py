@@ -36,11 +36,12 @@ def version_dir(half_stars, tmp_path_factory):
     rows, transform_output = half_stars
     path = os.path.join(str(tmp_path_factory.mktemp('half_star_model')), '1')
     # Eval is train itself here, so a refit on train + eval would see every row twice; the
-    # refit is tested in test_refit.py. Nor are the embeddings decayed: the 13 rows are to
-    # be learnt, not generalised from, and the decay keeps the low rater near its mean.
+    # refit is tested in test_refit.py. Nor are the embeddings decayed or penalised: the 13
+    # rows are to be learnt, not generalised from, and either keeps the low rater near
+    # their mean.
     return data.save_serving_model(transform_output, path, raw_rows=rows, learning_rate=0.05,
                                    epochs=30, refit_on_eval=False,
-                                   embedding_decay_per_epoch=0.0)
+                                   embedding_decay_per_epoch=0.0, biased_mf_l2=0.0)
 
 
 @pytest.fixture(scope='module')
