@@ -194,7 +194,8 @@ def training(run: Run) -> Training:
         kept = f'epoch {epochs_run}: the Trainer recorded no eval RMSE per epoch'
     refit = history.refit or {}
     return Training(epochs, best, best_rmse, kept, history.eval_rmse,
-                    hyperparameters.get('ensemble_size') or 1,
+                    (hyperparameters.get('ensemble_size') or 1)
+                    + (hyperparameters.get('biased_mf_members') or 0),
                     training_settings(hyperparameters, history), model_run.uri,
                     refit.get('epochs'), refit.get('examples'), history.epoch_seconds,
                     history.phase_seconds)

@@ -33,7 +33,7 @@ class Hyperparameters:
     dropout: float
     ensemble_size: int  # members from different starting weights, averaged when served
     # hybrid: members of plain biased MF (model.BiasedMF) averaged with the ensemble_size
-    # hybrid ones, and the L2 penalty of each rating's rows in their loss
+    # hybrid ones, and the weight of the L2 penalty on each of their rows in an epoch
     biased_mf_members: int
     biased_mf_l2: float
     bias_baseline_regularisation: Sequence[float]  # the gate's baseline: chosen on eval

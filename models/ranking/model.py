@@ -34,7 +34,8 @@ NEIGHBOUR_OF_SIMILARITY = 'neighbour_of_similarity'
 NEIGHBOUR_OF_ROW_SPLITS = 'neighbour_of_row_splits'
 # A scorer's table input (HybridScorer.table_inputs).
 NEIGHBOURHOOD_AVERAGE = 'neighbourhood_average'
-# The start of every BiasedMF variable's name: the optimizer's row decay leaves them alone.
+# In the name of every BiasedMF variable, and of no other: the optimizer's row decay leaves
+# them alone (trainer.optimizer).
 BIASED_MF_VARIABLES = 'biased_mf_'
 # Keys of BiasedMF's movie_terms.
 MF_MOVIE_VECTOR = 'mf_movie_vector'
@@ -78,8 +79,9 @@ class RankingModel(tfrs.models.Model):
     """A TFRS ranking model: MSE loss and RMSE metric live in the task.
 
     Its scorer rates each (user, movie) pair once per ensemble member, and the model serves
-    the average: members start from different random weights, so their errors are partly
-    independent and the average is more accurate than any one of them. Each member minimises
+    the average: members start from different random weights (and may differ in kind, see
+    BiasedMF), so their errors are partly independent and the average is more accurate than
+    any one of them. Each member minimises
     its own loss (the members' weights are disjoint, so the gradient of the sum of their
     losses, for one member's weights, is that of its own loss), while the metrics, and so
     early stopping, follow the average that is served.
@@ -274,12 +276,12 @@ class BiasedMF(tf.keras.layers.Layer):
 
     Its errors differ from the hybrid members' more than theirs from each other's, so the
     average gains more from it than from one more hybrid member. The penalty is in the loss,
-    where Adam weighs it against the data; the optimizer's decoupled row decay, which
-    regularises the hybrid, left a dot product alone learning almost nothing beyond the
-    biases (eval RMSE 0.937 on a generated set, against 0.890 with this penalty). A batch
-    holds a row once per rating, so each rating carries its share of the row's penalty, l2
-    over the row's rating count: an epoch then penalises each row l2 times in all, however
-    many ratings the data holds.
+    where Adam weighs it against the data's gradient: the optimizer's decoupled row decay,
+    which regularises the hybrid, leaves a dot product alone learning little beyond the
+    biases (docs/performance.md). A batch holds a row once per rating, so each rating
+    carries its share of the row's penalty, l2 over the row's rating count: an epoch then
+    penalises each row l2 times in all, however many ratings the data holds, and one l2
+    suited 100K and 1M ratings alike, where a penalty per rating did not.
     """
 
     def __init__(self, num_users: int, num_movies: int, members: int, dim: int, l2: float,
@@ -356,7 +358,8 @@ class HybridScorer(tf.keras.layers.Layer):
 
     Each embedding row holds every ensemble member's vector side by side, so the members
     cost one lookup per id instead of one each (lookups dominate a training step), and one
-    graph to trace.
+    graph to trace. With biased_mf_members, the BiasedMF members' ratings follow the hybrid
+    members' in every [batch, members] result.
     """
 
     def __init__(self, num_users: int, num_movies: int, tables: CatalogTables,
@@ -656,8 +659,8 @@ class HybridScorer(tf.keras.layers.Layer):
 
 def build(hparams: Hyperparameters, num_users: int, num_movies: int,
           tables: CatalogTables, scale: RatingScale) -> RankingModel:
-    """An ensemble of `ensemble_size` models of the architecture hparams names, rating on
-    `scale`; sizes count the OOV row."""
+    """An ensemble of `ensemble_size` models of the architecture hparams names (and, for the
+    hybrid, `biased_mf_members` of BiasedMF), rating on `scale`; sizes count the OOV row."""
     if hparams.architecture == 'notebook':
         return RankingModel(NotebookScorer(num_users, num_movies, hparams), scale)
     if hparams.architecture == 'hybrid':

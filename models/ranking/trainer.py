@@ -239,8 +239,8 @@ def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int],
     A user's side features are the same on every one of their ratings (likewise a movie's),
     so one example each suffices. Rows of users or movies not in the training data, and the
     OOV row, get each side feature's OOV index. `also_seen`, the eval split's ids and
-    ratings when the model is refitted on train + eval, joins the rated samples and the mean
-    rating; it adds no side features, since every user and movie of the vocabulary (built on
+    ratings when the model is refitted on train + eval, joins the rated samples, the rating
+    counts and the mean rating; it adds no side features, since every user and movie of the vocabulary (built on
     train) has them from train already.
     """
     def table(owner_index, rows, column, oov_value):
@@ -403,8 +403,8 @@ def optimizer(hparams: Hyperparameters, epoch_batches: int):
     if hparams.optimizer == 'adam':
         adam = LazyAdam(hparams.learning_rate,
                         row_decay=hparams.embedding_decay_per_epoch / epoch_batches)
-        # Its L2 penalty per rating regularises them; decayed too, they learnt less (eval
-        # RMSE 0.8929 against 0.8881 on a generated CSV-family set).
+        # BiasedMF's rows have their own penalty, in the loss; decayed as well, its member
+        # did worse on eval (docs/performance.md).
         adam.exclude_from_weight_decay(var_names=[ranking_model.BIASED_MF_VARIABLES])
         return adam
     raise ValueError(f"Unknown optimizer {hparams.optimizer!r}: use 'adagrad' or 'adam'.")
@@ -532,8 +532,8 @@ def best_epochs(epochs_history: Dict[str, list]) -> int:
 def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schema.RatingScale,
           log_dir, train_steps=None, phases: Optional[PhaseSeconds] = None,
           wait_for: Sequence[concurrent.futures.Future] = ()):
-    """Fits the model (an ensemble of `ensemble_size` members, trained together), rating on
-    the release's scale.
+    """Fits the model (an ensemble of `ensemble_size` members, and `biased_mf_members`,
+    trained together), rating on the release's scale.
 
     The model is fitted on train, stopping early on eval; with averaged_epochs_around_best
     k, its weights are then the mean of those after the k epochs before the best, the best
@@ -543,8 +543,8 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     averaged over the same epochs, and that fit is returned: the served model sees all the
     data but the test split, while the eval RMSE reported stays that of the weights kept
     from the fit on train, which never saw eval. The refit's SVD++ samples and starting
-    mean, its neighbour tables and the table inputs computed from them include eval's
-    ratings, as its bias baseline does (fit_bias_baseline). The refit restarts the same
+    mean, its neighbour tables and the table inputs computed from them, and the rating
+    counts of BiasedMF's penalty include eval's ratings, as its bias baseline does (fit_bias_baseline). The refit restarts the same
     model, rather than building another, so that the traced train step is reused: tracing
     it again would cost about as much as the refit's training.
 

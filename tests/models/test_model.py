@@ -288,6 +288,21 @@ def test_biased_mf_members_penalise_each_row_by_its_share_and_rate_as_biased_mf(
     np.testing.assert_allclose(model.scorer(users, movies).numpy()[:, -2:], expected, rtol=1e-5)
 
 
+def test_only_the_biased_mf_tables_escape_the_row_decay_and_only_training_penalises_them(
+        columns, sizes):
+    model = build('hybrid', columns, sizes, neighbours=2)
+    batch = batch_of(columns)
+    model(batch)
+    optimizer = trainer.optimizer(hparams(), epoch_batches=1)
+    undecayed = {v.name for v in model.trainable_variables if not optimizer._use_weight_decay(v)}
+    assert undecayed == {v.name for v in model.scorer.biased_mf.trainable_variables}
+    # The model hands `training` down to the member, whose penalty then joins the loss.
+    model.compute_loss(batch, training=True)
+    assert len(model.losses) == 1 and float(model.losses[0]) > 0
+    model.compute_loss(batch, training=False)
+    assert not model.losses
+
+
 def test_the_loss_is_the_sum_of_the_members_losses(columns, sizes):
     model = build('hybrid', columns, sizes, ensemble_size=3, dropout=0.0)
     batch = batch_of(columns)
