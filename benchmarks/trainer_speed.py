@@ -29,34 +29,12 @@ def replay(output_dir: str) -> dict:
     """Runs run_fn once on the run's inputs; returns its seconds (run_fn_s) and the median
     seconds of an epoch after the first (epoch_s; None from code that did not time its
     epochs)."""
-    from tfx.components.trainer import fn_args_utils
-    from tfx.types import standard_component_specs as specs
-
+    import trainer_inputs
     from models import artifacts
     from models.ranking import trainer
-    from runs import record
-    from runs.output_dir import OutputDir
 
-    run = record.RunRecord.latest(OutputDir(output_dir).metadata)
-    examples = run.output(record.EXAMPLE_GEN, 'examples')
-    transform_graph = run.output(record.TRANSFORM, 'transform_graph')
-    execution = run.executions().get(record.TRAINER)
-    if examples is None or transform_graph is None or execution is None:
-        raise SystemExit(f'{output_dir}: its last run did not reach the Trainer; run '
-                         f'local_runner.py --output-dir {output_dir} first.')
-    # The Trainer's own exec properties, as recorded: splits, steps and custom_config.
-    exec_properties = {key: record.custom_property(execution, key)
-                       for key in (specs.TRAIN_ARGS_KEY, specs.EVAL_ARGS_KEY,
-                                   specs.CUSTOM_CONFIG_KEY)}
     with tempfile.TemporaryDirectory() as work:
-        # What TFX's Trainer executor builds for run_fn, from the same artifacts, with
-        # what the executor adds: the transform output and where the model goes.
-        fn_args = fn_args_utils.get_common_fn_args(
-            {specs.EXAMPLES_KEY: [examples], specs.TRANSFORM_GRAPH_KEY: [transform_graph]},
-            exec_properties, working_dir=work)
-        fn_args.transform_output = fn_args.transform_graph_path
-        fn_args.serving_model_dir = os.path.join(work, 'serving')
-        fn_args.model_run_dir = os.path.join(work, 'run')
+        fn_args = trainer_inputs.of_last_run(output_dir, work)
         start = time.perf_counter()
         trainer.run_fn(fn_args)
         seconds = time.perf_counter() - start

@@ -240,8 +240,8 @@ def build_catalog_tables(train: Dict[str, np.ndarray], sizes: Dict[str, int],
     so one example each suffices. Rows of users or movies not in the training data, and the
     OOV row, get each side feature's OOV index. `also_seen`, the eval split's ids and
     ratings when the model is refitted on train + eval, joins the rated samples, the rating
-    counts and the mean rating; it adds no side features, since every user and movie of the vocabulary (built on
-    train) has them from train already.
+    counts and the mean rating; it adds no side features, since every user and movie of the
+    vocabulary (built on train) has them from train already.
     """
     def table(owner_index, rows, column, oov_value):
         shape = (rows,) + column.shape[1:]
@@ -544,9 +544,10 @@ def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schem
     data but the test split, while the eval RMSE reported stays that of the weights kept
     from the fit on train, which never saw eval. The refit's SVD++ samples and starting
     mean, its neighbour tables and the table inputs computed from them, and the rating
-    counts of BiasedMF's penalty include eval's ratings, as its bias baseline does (fit_bias_baseline). The refit restarts the same
-    model, rather than building another, so that the traced train step is reused: tracing
-    it again would cost about as much as the refit's training.
+    counts of BiasedMF's penalty include eval's ratings, as its bias baseline does
+    (fit_bias_baseline). The refit restarts the same model, rather than building another,
+    so that the traced train step is reused: tracing it again would cost about as much as
+    the refit's training.
 
     The side-feature columns of train_split move into the model's tables: they are removed
     from the dict, so that fit does not hold them too (hundreds of MB at 10M ratings).
