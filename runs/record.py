@@ -42,12 +42,14 @@ class NoRunError(FileNotFoundError):
 
 
 def connect(metadata_path: str) -> mlmd.MetadataStore:
-    """The store, read-only: readers never write to a run's record.
+    """The store, read-only: readers never write to a run's record (they only roll back
+    what a killed run left half-written, as its next run would).
 
     Raises NoRunError when there is no store, DamagedStoreError when it is damaged.
     """
     if not os.path.exists(metadata_path):
         raise NoRunError(f'{metadata_path} does not exist: no pipeline run was recorded there.')
+    store_file.roll_back_killed_write(metadata_path)
     store_file.check(metadata_path)
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path

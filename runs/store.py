@@ -36,12 +36,30 @@ def check(metadata_path: str) -> None:
             connection.close()
     except sqlite3.OperationalError:
         # Busy, unreadable, or a journal that a killed writer left and that only a writer
-        # may roll back: none of them damage, and MLMD deals with each.
+        # may roll back (roll_back_killed_write): none of them damage.
         return
     except sqlite3.DatabaseError as error:
         findings = [str(error)]
     if findings != ['ok']:
         raise DamagedStoreError(damaged_message(metadata_path, findings[0]))
+
+
+def roll_back_killed_write(metadata_path: str) -> None:
+    """Rolls back the write of a run killed mid-transaction (SIGKILL, the OOM killer).
+
+    It leaves SQLite's rollback journal beside the store, which the next connection that may
+    write rolls back, restoring the store as the last finished write left it. A read-only
+    connection cannot, and MLMD's read-only store then fails with "attempt to write a
+    readonly database": readers open the store this way first. A journal that a live writer
+    holds is not rolled back (SQLite checks its lock); the read then waits for the write.
+    """
+    if not os.path.exists(metadata_path + '-journal'):
+        return
+    connection = sqlite3.connect(metadata_path, timeout=30)
+    try:
+        connection.execute('PRAGMA schema_version').fetchone()  # any read recovers
+    finally:
+        connection.close()
 
 
 def damaged_message(metadata_path: str, finding: str) -> str:
