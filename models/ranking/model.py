@@ -81,10 +81,9 @@ class RankingModel(tfrs.models.Model):
     Its scorer rates each (user, movie) pair once per ensemble member, and the model serves
     the average: members start from different random weights (and may differ in kind, see
     BiasedMF), so their errors are partly independent and the average is more accurate than
-    any one of them. Each member minimises
-    its own loss (the members' weights are disjoint, so the gradient of the sum of their
-    losses, for one member's weights, is that of its own loss), while the metrics, and so
-    early stopping, follow the average that is served.
+    any one of them. Each member minimises its own loss (the members' weights are disjoint,
+    so the gradient of the sum of their losses, for one member's weights, is that of its own
+    loss), while the metrics, and so early stopping, follow the average that is served.
 
     Predictions outside training are clipped to the release's rating scale (1-5, or 0.5-5
     for half stars), since no rating lies outside it and clipping can only lower the error.
@@ -217,6 +216,19 @@ def _mlp_of_user(mlp, user_vector, movie_half):
     return tf.transpose(tf.squeeze(hidden, axis=2))
 
 
+def _dot_of_user(user_vector, movie_vectors):
+    """[movies, members]: each member's dot product of one user's vector ([1, members, dim])
+    with each movie's (movie_vectors: [members, movies, dim], members first)."""
+    return tf.transpose(tf.squeeze(tf.matmul(movie_vectors, _members_first(user_vector),
+                                             transpose_b=True), axis=2))
+
+
+def _embedding(rows, width, name, initializer='random_normal'):
+    """An embedding table of `rows` rows, `width` wide."""
+    return tf.keras.layers.Embedding(rows, width, embeddings_initializer=initializer,
+                                     name=name)
+
+
 class NotebookScorer(tf.keras.layers.Layer):
     """The tutorial's model: user and title embeddings, concatenated, through Dense 256-64-1;
     one such model per ensemble member."""
@@ -293,8 +305,7 @@ class BiasedMF(tf.keras.layers.Layer):
                                        name=f'{BIASED_MF_VARIABLES}global_mean')
 
         def embedding(rows, width, name, initializer):
-            return tf.keras.layers.Embedding(rows, width, initializer,
-                                             name=f'{BIASED_MF_VARIABLES}{name}')
+            return _embedding(rows, width, f'{BIASED_MF_VARIABLES}{name}', initializer)
 
         self.user_bias = embedding(num_users, members, 'user_bias', 'zeros')
         self.movie_bias = embedding(num_movies, members, 'movie_bias', 'zeros')
@@ -337,12 +348,9 @@ class BiasedMF(tf.keras.layers.Layer):
 
     def rate_movies(self, user_index, movie_terms):
         """[movies, members]: call's ratings of one user (user_index: [1])."""
-        user_vector = _members_first(_per_member(self.user_embedding(user_index),
-                                                 self._member_shape))
-        interaction = tf.transpose(tf.squeeze(tf.matmul(
-            movie_terms[MF_MOVIE_VECTOR], user_vector, transpose_b=True), axis=2))
+        user_vector = _per_member(self.user_embedding(user_index), self._member_shape)
         return (self.global_mean + self.user_bias(user_index) + movie_terms[MF_MOVIE_BIAS]
-                + interaction)
+                + _dot_of_user(user_vector, movie_terms[MF_MOVIE_VECTOR]))
 
 
 class HybridScorer(tf.keras.layers.Layer):
@@ -368,27 +376,23 @@ class HybridScorer(tf.keras.layers.Layer):
         members, dim = hparams.ensemble_size, hparams.embedding_dim
         self._member_shape = (members, dim)
 
-        # Regularised by the optimizer's weight decay (see lazy_adam.py), not by a penalty
-        # on whole tables, whose gradient would touch every row at every step.
-        def embedding(rows, width, name, initializer='random_normal'):
-            return tf.keras.layers.Embedding(rows, width, embeddings_initializer=initializer,
-                                             name=name)
-
+        # Tables regularised by the optimizer's weight decay (see lazy_adam.py), not by a
+        # penalty on whole tables, whose gradient would touch every row at every step.
         self.global_mean = tf.Variable(tf.fill([members], tables.rating_mean), trainable=True,
                                        name='global_mean')
-        self.user_bias = embedding(num_users, members, 'user_bias', 'zeros')
-        self.movie_bias = embedding(num_movies, members, 'movie_bias', 'zeros')
-        self.user_embedding = embedding(num_users, members * dim, 'user_embedding')
-        self.movie_embedding = embedding(num_movies, members * dim, 'movie_embedding')
+        self.user_bias = _embedding(num_users, members, 'user_bias', 'zeros')
+        self.movie_bias = _embedding(num_movies, members, 'movie_bias', 'zeros')
+        self.user_embedding = _embedding(num_users, members * dim, 'user_embedding')
+        self.movie_embedding = _embedding(num_movies, members * dim, 'movie_embedding')
         self._user_features = {name: tf.Variable(table, trainable=False, name=f'{name}_table')
                                for name, table in tables.user_features.items()}
         self.user_side_embeddings = {
-            name: embedding(tables.vocabulary_sizes[name], members * dim, name, 'uniform')
+            name: _embedding(tables.vocabulary_sizes[name], members * dim, name, 'uniform')
             for name in tables.user_features}
         self._genres = tf.Variable(tables.movie_genres, trainable=False, name='genres')
         self._genre_padding = tables.genre_padding
-        self.genre_embedding = embedding(tables.genre_padding + 1, members * dim,
-                                         'genre_embedding')
+        self.genre_embedding = _embedding(tables.genre_padding + 1, members * dim,
+                                          'genre_embedding')
         self._year = tf.Variable(tables.movie_year, trainable=False, name='year')
         self.year_projection = tf.keras.layers.Dense(
             members * dim, use_bias=False, kernel_initializer=_member_glorot(1, dim))
@@ -399,11 +403,11 @@ class HybridScorer(tf.keras.layers.Layer):
                                           shape=tf.TensorShape([None]), name='rated_ratings')
         self._rated_row_splits = tf.Variable(tables.rated_row_splits, trainable=False,
                                              name='rated_row_splits')
-        self.implicit_embedding = embedding(num_movies, members * dim, 'implicit_embedding')
+        self.implicit_embedding = _embedding(num_movies, members * dim, 'implicit_embedding')
         self._explicit = hparams.explicit_feedback
         if self._explicit:
-            self.explicit_embedding = embedding(num_movies, members * dim,
-                                                'explicit_embedding')
+            self.explicit_embedding = _embedding(num_movies, members * dim,
+                                                 'explicit_embedding')
         self._neighbours = hparams.neighbours
         if self._neighbours:
             self._movie_neighbours = tf.Variable(tables.movie_neighbours, trainable=False,
@@ -415,7 +419,7 @@ class HybridScorer(tf.keras.layers.Layer):
                                                 name='rated_residuals')
             self.neighbour_global_weight = tf.Variable(tf.zeros([members]), trainable=True,
                                                        name='neighbour_global_weight')
-            self.neighbour_weight = embedding(num_movies, members, 'neighbour_weight', 'zeros')
+            self.neighbour_weight = _embedding(num_movies, members, 'neighbour_weight', 'zeros')
         self.mlp = _member_mlp(hparams.hidden_units, hparams.dropout)
         self.biased_mf = BiasedMF(
             num_users, num_movies, hparams.biased_mf_members, dim, hparams.biased_mf_l2,
@@ -604,8 +608,7 @@ class HybridScorer(tf.keras.layers.Layer):
         """[movies, members]: call's ratings of one user (user_index: [1]) for the movies of
         `movie_terms`, computing only the user's side."""
         user_vector = self._user_vector(user_index, self._implicit_feedback_of_user)
-        interaction = tf.transpose(tf.squeeze(tf.matmul(
-            movie_terms[MOVIE_VECTOR], _members_first(user_vector), transpose_b=True), axis=2))
+        interaction = _dot_of_user(user_vector, movie_terms[MOVIE_VECTOR])
         mlp = _mlp_of_user(self.mlp, user_vector, movie_terms[MLP_MOVIE_HALF])
         biases = self.user_bias(user_index) + movie_terms[MOVIE_BIAS]
         if self._neighbours:
