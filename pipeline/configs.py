@@ -39,7 +39,8 @@ NOTEBOOK_HYPERPARAMETERS = dict(
     averaged_epochs_around_best=0,
     embedding_decay_per_epoch=0.0, implicit_feedback_limit=0, explicit_feedback=False,
     neighbours=0, dropout=0.0, ensemble_size=1, biased_mf_members=0, biased_mf_l2=0.0,
-    bias_baseline_regularisation=BIAS_BASELINE_REGULARISATION, refit_on_eval=False,
+    blend_on_eval=False, bias_baseline_regularisation=BIAS_BASELINE_REGULARISATION,
+    refit_on_eval=False,
     seed=DEFAULT_SEED)
 
 # A train split of 2M examples or more (ml-10m's is 7.2M) trains in batches of 8,192 rather
@@ -79,7 +80,8 @@ HYBRID_HYPERPARAMETERS = dict(
     averaged_epochs_around_best=1,
     embedding_decay_per_epoch=40.5, implicit_feedback_limit=128, explicit_feedback=True,
     neighbours=30, dropout=0.2, ensemble_size=3, biased_mf_members=1, biased_mf_l2=10.0,
-    bias_baseline_regularisation=BIAS_BASELINE_REGULARISATION, refit_on_eval=True,
+    blend_on_eval=True, bias_baseline_regularisation=BIAS_BASELINE_REGULARISATION,
+    refit_on_eval=True,
     seed=DEFAULT_SEED)
 
 HYPERPARAMETERS = {'notebook': NOTEBOOK_HYPERPARAMETERS, 'hybrid': HYBRID_HYPERPARAMETERS}

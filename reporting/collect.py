@@ -198,7 +198,7 @@ def training(run: Run) -> Training:
                     + (hyperparameters.get('biased_mf_members') or 0),
                     training_settings(hyperparameters, history), model_run.uri,
                     refit.get('epochs'), refit.get('examples'), history.epoch_seconds,
-                    history.phase_seconds)
+                    history.phase_seconds, history.blend)
 
 
 def training_inputs(run: Run):

@@ -9,7 +9,7 @@ Failed (any other error, shown on the page).
 import dataclasses
 import statistics
 import traceback
-from typing import Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 
 class Missing(Exception):
@@ -153,6 +153,7 @@ class Training:
     epoch_seconds: Tuple[float, ...] = ()  # the first holds the train step's tracing
     # The seconds of each of the Trainer's phases (read, tables, fit, ...), in order.
     phase_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
+    blend: Optional[Dict[str, Any]] = None  # as the Trainer's history has it, if blended
 
     @property
     def epochs_run(self) -> int:

@@ -164,6 +164,9 @@ class TrainingHistory:
     phase_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
     # Examples per step, as the train split's size chose it (None from older Trainers).
     batch_size: Optional[int] = None
+    # If the members are blended as fitted on eval: 'kind_weights' (kind -> weight of its
+    # members' mean rating), 'offset', and 'unblended_eval_rmse', their plain mean's.
+    blend: Optional[Dict[str, Any]] = None
 
 
 def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory]:
@@ -177,7 +180,8 @@ def read_training_history(model_run: types.Artifact) -> Optional[TrainingHistory
     return TrainingHistory(history['epochs'], history.get('eval_rmse'), history.get('refit'),
                            tuple(history.get('epoch_seconds', ())),
                            tuple(averaged) if averaged else None,
-                           history.get('phase_seconds', {}), history.get('batch_size'))
+                           history.get('phase_seconds', {}), history.get('batch_size'),
+                           history.get('blend'))
 
 
 # Evaluation (Evaluator).

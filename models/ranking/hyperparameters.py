@@ -36,6 +36,9 @@ class Hyperparameters:
     # hybrid ones, and the weight of the L2 penalty on each of their rows in an epoch
     biased_mf_members: int
     biased_mf_l2: float
+    # Serve a blend of the kinds of member (hybrid, biased MF), each kind's mean weighted and
+    # offset as least squares fits them on eval (trainer.fit_blend), rather than their mean.
+    blend_on_eval: bool
     bias_baseline_regularisation: Sequence[float]  # the gate's baseline: chosen on eval
     # After early stopping on eval, refit on train + eval for as many epochs as the weights
     # kept used (the best, or the last averaged), and serve that (the bias baseline too).

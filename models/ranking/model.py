@@ -37,6 +37,11 @@ NEIGHBOURHOOD_AVERAGE = 'neighbourhood_average'
 # In the name of every BiasedMF variable, and of no other: the optimizer's row decay leaves
 # them alone (trainer.optimizer).
 BIASED_MF_VARIABLES = 'biased_mf_'
+# What kind of model each member of a scorer's [batch, members] ratings is (its
+# member_kinds): the blend fitted on eval weighs each kind (trainer.fit_blend).
+NOTEBOOK_MEMBER = 'notebook'
+HYBRID_MEMBER = 'hybrid'
+BIASED_MF_MEMBER = 'biased_mf'
 # Keys of BiasedMF's movie_terms.
 MF_MOVIE_VECTOR = 'mf_movie_vector'
 MF_MOVIE_BIAS = 'mf_movie_bias'
@@ -85,6 +90,9 @@ class RankingModel(tfrs.models.Model):
     so the gradient of the sum of their losses, for one member's weights, is that of its own
     loss), while the metrics, and so early stopping, follow the average that is served.
 
+    The average may be weighted (use_blend): the Trainer can fit, on eval, a weight for each
+    kind of member and an offset (trainer.fit_blend). Until then every member weighs alike.
+
     Predictions outside training are clipped to the release's rating scale (1-5, or 0.5-5
     for half stars), since no rating lies outside it and clipping can only lower the error.
     """
@@ -96,20 +104,30 @@ class RankingModel(tfrs.models.Model):
         self.task = tfrs.tasks.Ranking(
             loss=tf.keras.losses.MeanSquaredError(),
             metrics=[tf.keras.metrics.RootMeanSquaredError(name='rmse')])
+        members = len(scorer.member_kinds)
+        self.blend_weights = tf.Variable(tf.fill([members], 1.0 / members), trainable=False,
+                                         name='blend_weights')
+        self.blend_offset = tf.Variable(0.0, trainable=False, name='blend_offset')
 
-    def _member_scores(self, inputs, training):
+    def use_blend(self, weights, offset):
+        """Serves the members' scores times `weights` (one per member), plus `offset`."""
+        self.blend_weights.assign(np.asarray(weights, np.float32))
+        self.blend_offset.assign(float(offset))
+
+    def member_scores(self, inputs, training=False):
+        """[batch, members]: each member's rating of each (user, movie) pair of `inputs`."""
         table_inputs = {key: inputs[key] for key in self.scorer.table_input_names
                         if key in inputs}
         return self.scorer(inputs[features.USER_INDEX], inputs[features.MOVIE_INDEX],
                            training=training, **table_inputs)
 
     def _served(self, member_scores, training):
-        average = tf.reduce_mean(member_scores, axis=1)
-        return average if training else tf.clip_by_value(average, self.scale.min,
+        blended = tf.linalg.matvec(member_scores, self.blend_weights) + self.blend_offset
+        return blended if training else tf.clip_by_value(blended, self.scale.min,
                                                          self.scale.max)
 
     def call(self, inputs, training=False):
-        return self._served(self._member_scores(inputs, training), training)
+        return self._served(self.member_scores(inputs, training), training)
 
     def rate_catalog(self, user_index, movie_terms):
         """[movies] served ratings of one user (user_index: [1]) for every movie of
@@ -119,7 +137,7 @@ class RankingModel(tfrs.models.Model):
 
     def compute_loss(self, inputs, training=False):
         labels = inputs[features.LABEL]
-        member_scores = self._member_scores(inputs, training)
+        member_scores = self.member_scores(inputs, training)
         # The task updates its metrics only as a dependency of the loss it returns.
         served_loss = self.task(labels=labels, predictions=self._served(member_scores, training))
         with tf.control_dependencies([served_loss]):
@@ -240,6 +258,7 @@ class NotebookScorer(tf.keras.layers.Layer):
         self.user_embedding = tf.keras.layers.Embedding(num_users, width)
         self.movie_embedding = tf.keras.layers.Embedding(num_movies, width)
         self.ratings = _member_mlp(hparams.hidden_units)
+        self.member_kinds = (NOTEBOOK_MEMBER,) * hparams.ensemble_size
 
     def use_tables(self, tables: CatalogTables):
         """Nothing to replace: this model has no tables."""
@@ -424,6 +443,8 @@ class HybridScorer(tf.keras.layers.Layer):
         self.biased_mf = BiasedMF(
             num_users, num_movies, hparams.biased_mf_members, dim, hparams.biased_mf_l2,
             tables) if hparams.biased_mf_members else None
+        self.member_kinds = ((HYBRID_MEMBER,) * members
+                             + (BIASED_MF_MEMBER,) * hparams.biased_mf_members)
 
     def use_tables(self, tables: CatalogTables):
         """Replaces the rated-movie samples and the neighbour tables, and restarts the global

@@ -149,6 +149,55 @@ def test_the_served_rating_is_the_clipped_average_of_the_members(architecture, o
                                rtol=1e-5)
 
 
+class _TwoKindsScorer(tf.keras.layers.Layer):
+    """Rates the pairs of a batch with the given scores: members of kinds a, b, a."""
+    table_input_names = ()
+    member_kinds = ('a', 'b', 'a')
+
+    def __init__(self, scores):
+        super().__init__()
+        self._scores = tf.constant(scores, tf.float32)
+
+    def call(self, user_index, movie_index, training=False):
+        return self._scores
+
+
+def test_the_blend_weighs_each_kind_of_member_as_least_squares_fits_eval():
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(2.0, 4.0, (2000, 3))
+    labels = (0.6 * scores[:, [0, 2]].mean(axis=1) + 0.5 * scores[:, 1] - 0.3
+              + rng.normal(0.0, 0.01, 2000))
+    model = ranking_model.RankingModel(_TwoKindsScorer(scores), WHOLE_STARS)
+    split = {features.USER_INDEX: np.zeros(2000, np.int64),
+             features.MOVIE_INDEX: np.zeros(2000, np.int64),
+             features.LABEL: labels.astype(np.float32)}
+    data = trainer.eval_batches(split)
+    blend = trainer.fit_blend(model, data, WHOLE_STARS)
+    # Kind a's weight is shared by its two members.
+    np.testing.assert_allclose(blend.member_weights, [0.3, 0.5, 0.3], atol=0.005)
+    assert blend.kind_weights == pytest.approx({'a': 0.6, 'b': 0.5}, abs=0.01)
+    assert blend.offset == pytest.approx(-0.3, abs=0.02)
+    # Cross-fitted: each half rated by the blend fitted on the other; about the noise.
+    assert blend.eval_rmse == pytest.approx(0.01, abs=0.001)
+    # Until a blend is used, the members weigh alike.
+    batch = next(iter(data))
+    np.testing.assert_allclose(model(batch).numpy(), scores.mean(axis=1), rtol=1e-6)
+    model.use_blend(blend.member_weights, blend.offset)
+    np.testing.assert_allclose(model(batch).numpy(),
+                               scores @ blend.member_weights + blend.offset, rtol=1e-5)
+    # Scored on ratings it was not fitted to: worse than on those it was, where least
+    # squares is best, by more the more it fits noise.
+    noise = rng.uniform(2.5, 3.5, 2000)
+    noisy = trainer.eval_batches(dict(split, **{features.LABEL: noise.astype(np.float32)}))
+    fitted = trainer.fit_blend(model, noisy, WHOLE_STARS)
+    in_sample = np.sqrt(np.mean((scores @ fitted.member_weights + fitted.offset - noise) ** 2))
+    assert fitted.eval_rmse > in_sample + 1e-4
+    # Too few ratings to fit 3 numbers on: no blend.
+    few = trainer.eval_batches({key: column[:599] for key, column in split.items()})
+    assert trainer.fit_blend(ranking_model.RankingModel(_TwoKindsScorer(scores[:599]),
+                                                        WHOLE_STARS), few, WHOLE_STARS) is None
+
+
 def with_a_movie_listed_twice(tables):
     """The tables with user 0's first rated movie listed again right after it, with another
     residual: the item-item term must count it once, with its first residual."""

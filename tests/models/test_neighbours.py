@@ -147,5 +147,5 @@ def test_the_averages_computed_once_per_split_rate_as_those_computed_at_each_ste
     model = ranking_model.RankingModel(scorer, RatingScale(1.0, 5.0))
     given = dict(split, **{ranking_model.NEIGHBOURHOOD_AVERAGE: average + 1.0})
     np.testing.assert_array_equal(
-        model._member_scores(given, training=False),
+        model.member_scores(given, training=False),
         scorer(users, movies, neighbourhood_average=average + 1.0))

@@ -49,8 +49,10 @@ def test_refit_trains_on_train_and_eval_for_the_best_epoch_count(columns, sizes,
     # The refit restarted the optimizer: it took best epochs of ceil(seen / batch) steps, not
     # those on top of the first fit's 4 x 4.
     assert int(model.optimizer.iterations) == best * math.ceil(seen / 3)
-    # The eval RMSE reported is the early-stopped model's, measured on eval it never saw.
+    # The eval RMSE reported is the early-stopped model's, measured on eval it never saw;
+    # 4 eval ratings are too few to fit a blend on.
     assert history['eval_rmse'] == pytest.approx(min(history['epochs']['val_rmse']), abs=1e-4)
+    assert 'blend' not in history
 
 
 @pytest.mark.parametrize('larger_from, batch', [(0, 5), (1, 3)])
@@ -70,6 +72,57 @@ def test_the_fit_and_the_refit_take_the_batch_the_train_splits_size_chose(
     assert int(model.optimizer.iterations) == best * math.ceil((train_examples + 4) / batch)
     assert model.optimizer.row_decay == pytest.approx(
         settings.embedding_decay_per_epoch / math.ceil(train_examples / batch))
+
+
+def many_eval_rows(columns, count=700):
+    """`count` ratings of the training pairs, every one 5 stars: enough for fit_blend, and
+    what a blend (offset 5, weights 0) rates exactly, as the members' mean does not."""
+    pairs = np.arange(count) % len(columns[features.LABEL])
+    return {features.USER_INDEX: columns[features.USER_INDEX][pairs],
+            features.MOVIE_INDEX: columns[features.MOVIE_INDEX][pairs],
+            features.LABEL: np.full(count, 5.0, np.float32)}
+
+
+def test_the_blend_fitted_on_eval_is_served_and_kept_by_the_refit(columns, sizes, tmp_path):
+    settings = hparams(epochs=2, early_stopping_patience=10, batch_size=3, ensemble_size=2,
+                       averaged_epochs_around_best=0)
+    eval_split = many_eval_rows(columns)
+    model, history = trainer.train(settings, dict(columns), eval_split, sizes, WHOLE_STARS,
+                                   log_dir=str(tmp_path))
+    blend = history['blend']
+    assert set(blend['kind_weights']) == {ranking_model.HYBRID_MEMBER,
+                                          ranking_model.BIASED_MF_MEMBER}
+    np.testing.assert_allclose(list(blend['kind_weights'].values()), 0.0, atol=1e-3)
+    assert blend['offset'] == pytest.approx(5.0, abs=1e-3)
+    assert history['eval_rmse'] < 1e-3 < blend['unblended_eval_rmse']
+    # The refit restarted every other weight, but serves the blend chosen on eval.
+    assert history['refit']['epochs'] >= 1
+    # One weight per kind, shared by its members: two hybrid ones, then the biased MF one.
+    hybrid, biased_mf = (blend['kind_weights'][kind] for kind in (
+        ranking_model.HYBRID_MEMBER, ranking_model.BIASED_MF_MEMBER))
+    np.testing.assert_allclose(model.blend_weights.numpy(), [hybrid / 2, hybrid / 2, biased_mf],
+                               atol=1e-6)
+    assert float(model.blend_offset) == pytest.approx(blend['offset'])
+    served = model({key: tf.constant(value[:5]) for key, value in eval_split.items()})
+    np.testing.assert_allclose(served.numpy(), 5.0, atol=1e-3)
+
+
+def test_a_blend_no_better_on_eval_than_the_mean_is_not_served(columns, sizes, tmp_path,
+                                                                monkeypatch):
+    def worse(model, data, scale):
+        return trainer.Blend(member_weights=np.array([1.0, 0.0, 0.0]),
+                             kind_weights={'hybrid': 1.0, 'biased_mf': 0.0}, offset=1.0,
+                             eval_rmse=10.0)
+
+    monkeypatch.setattr(trainer, 'fit_blend', worse)
+    settings = hparams(epochs=2, early_stopping_patience=10, batch_size=3, ensemble_size=2,
+                       averaged_epochs_around_best=0)
+    model, history = trainer.train(settings, dict(columns), many_eval_rows(columns), sizes,
+                                   WHOLE_STARS, log_dir=str(tmp_path))
+    assert 'blend' not in history
+    assert history['eval_rmse'] == pytest.approx(min(history['epochs']['val_rmse']), abs=1e-4)
+    np.testing.assert_allclose(model.blend_weights.numpy(), [1 / 3] * 3)
+    assert float(model.blend_offset) == 0.0
 
 
 def _recording_epoch_weights(monkeypatch):
@@ -107,7 +160,7 @@ def test_averaged_weights_are_the_mean_of_the_epochs_around_the_best(
     measured = iter([0.9, 0.8])
     monkeypatch.setattr(trainer, 'rmse', lambda model, data: next(measured))
     settings = hparams(epochs=5, early_stopping_patience=10, batch_size=3, ensemble_size=2,
-                       averaged_epochs_around_best=1, refit_on_eval=refit)
+                       averaged_epochs_around_best=1, refit_on_eval=refit, blend_on_eval=False)
     model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
                                    log_dir=str(tmp_path))
     best = int(np.argmin(history['epochs']['val_rmse'])) + 1
@@ -137,7 +190,7 @@ def test_an_average_that_does_worse_on_eval_is_not_kept(columns, sizes, tmp_path
 
     monkeypatch.setattr(trainer, 'average_epochs', spoiled)
     settings = hparams(epochs=4, early_stopping_patience=10, batch_size=3, ensemble_size=2,
-                       averaged_epochs_around_best=1)
+                       averaged_epochs_around_best=1, blend_on_eval=False)
     model, history = trainer.train(settings, dict(columns), eval_rows(), sizes, WHOLE_STARS,
                                    log_dir=str(tmp_path))
     best = int(np.argmin(history['epochs']['val_rmse'])) + 1

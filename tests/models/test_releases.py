@@ -107,6 +107,7 @@ def test_a_schema_without_a_rating_domain_is_an_error_naming_it():
 class _FixedScorer(tf.keras.layers.Layer):
     """Rates every pair with the given member scores."""
     table_input_names = ()
+    member_kinds = ('fixed',)
 
     def __init__(self, scores):
         super().__init__()

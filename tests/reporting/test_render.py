@@ -24,6 +24,9 @@ def test_complete_page_shows_each_value_under_its_id():
     assert page.value('best-epoch') == '3'
     assert page.value('best-eval-rmse') == '1.0100'
     assert (page.value('refit-epochs'), page.value('refit-examples')) == ('3', '800')
+    assert page.value('blend-weights') == ("hybrid members' mean \u00d7 0.700, biased_mf "
+                                           "members' mean \u00d7 0.350, plus -0.200")
+    assert page.value('unblended-eval-rmse') == '1.0202'
     assert page.rows('training-table') == [
         ['4', '3', '1.0100', 'epoch 3: early stopping (patience 1) restored its weights']]
     assert page.value('global-mean-rmse') == '1.1002'
