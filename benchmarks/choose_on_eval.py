@@ -2,14 +2,15 @@
 train and eval splits: how the choices in pipeline/configs.py are made.
 
     python benchmarks/choose_on_eval.py --output-dir output \\
-        --setting '{}' --setting '{"biased_mf_members": 0}' --seeds 42,43,44
+        --setting '{}' --setting '{"biased_mf_penalties": []}' --seeds 42,43,44
 
 Each --setting is a JSON object of hyperparameters that replace the run's own (its Trainer's,
 as recorded; a knob that the run's code did not have yet takes pipeline/configs.py's
-value). Each is fitted as the Trainer fits (on train, early-stopped on eval, the weights
-averaged over the epochs around the best if that does better on eval), without the refit
-on train + eval, which would not change the eval RMSE that the choice is made on. The
-test split is never read. Prints a JSON line per fit, then one per setting with its mean.
+value, and one that this code no longer has is dropped). Each is fitted as the Trainer fits
+(on train, early-stopped on eval, the weights averaged over the epochs around the best and
+the members blended if either does better on eval), without the refit on train + eval,
+which would not change the eval RMSE that the choice is made on. The test split is never
+read. Prints a JSON line per fit, then one per setting with its mean.
 """
 import argparse
 import json
@@ -51,7 +52,9 @@ def main(argv=None) -> int:
                                         transform_output, trainer.EVAL_COLUMNS)
         sizes = trainer.vocabulary_sizes(transform_output)
         recorded = fn_args.custom_config['hyperparameters']
-        recorded = dict(configs.HYPERPARAMETERS[recorded['architecture']], **recorded)
+        current = configs.HYPERPARAMETERS[recorded['architecture']]
+        recorded = dict(current, **{knob: value for knob, value in recorded.items()
+                                    if knob in current})
         means = []
         for setting in args.setting or [{}]:
             rmses = []
@@ -67,6 +70,7 @@ def main(argv=None) -> int:
                     'epochs': len(history['epochs']['val_rmse']),
                     'best_epoch': trainer.best_epochs(history['epochs']),
                     'averaged_epochs': history.get('averaged_epochs'),
+                    'blend': history.get('blend'),
                     'seconds': round(time.perf_counter() - start, 1),
                     'train_examples': len(train_split[features.LABEL])}), flush=True)
             means.append({'setting': setting, 'seeds': seeds, 'eval_rmse': rmses,

@@ -38,7 +38,7 @@ NOTEBOOK_HYPERPARAMETERS = dict(
     learning_rate=0.1, batch_size=8192, larger_batches=(), epochs=3, early_stopping_patience=0,
     averaged_epochs_around_best=0,
     embedding_decay_per_epoch=0.0, implicit_feedback_limit=0, explicit_feedback=False,
-    neighbours=0, dropout=0.0, ensemble_size=1, biased_mf_members=0, biased_mf_l2=0.0,
+    neighbours=0, dropout=0.0, ensemble_size=1, biased_mf_penalties=(),
     blend_on_eval=False, bias_baseline_regularisation=BIAS_BASELINE_REGULARISATION,
     refit_on_eval=False,
     seed=DEFAULT_SEED)
@@ -79,7 +79,8 @@ HYBRID_HYPERPARAMETERS = dict(
     early_stopping_patience=3,
     averaged_epochs_around_best=1,
     embedding_decay_per_epoch=40.5, implicit_feedback_limit=128, explicit_feedback=True,
-    neighbours=30, dropout=0.2, ensemble_size=3, biased_mf_members=1, biased_mf_l2=10.0,
+    neighbours=30, dropout=0.2, ensemble_size=3,
+    biased_mf_penalties=((10.0, 'row'), (0.05, 'rating')),
     blend_on_eval=True, bias_baseline_regularisation=BIAS_BASELINE_REGULARISATION,
     refit_on_eval=True,
     seed=DEFAULT_SEED)

@@ -160,6 +160,12 @@ _SETTINGS = ('architecture', 'epochs', 'batch_size', 'optimizer', 'learning_rate
              'ensemble_size')
 
 
+def _biased_mf_members(hyperparameters: dict) -> int:
+    """A member per biased_mf_penalties entry; a run of older code counted them itself."""
+    return (len(hyperparameters.get('biased_mf_penalties') or ())
+            or hyperparameters.get('biased_mf_members') or 0)
+
+
 def training_settings(hyperparameters: dict, history: results.TrainingHistory) -> str:
     """The settings the report names, with the batch the Trainer used: larger_batches
     chooses it by the train split's size."""
@@ -195,7 +201,7 @@ def training(run: Run) -> Training:
     refit = history.refit or {}
     return Training(epochs, best, best_rmse, kept, history.eval_rmse,
                     (hyperparameters.get('ensemble_size') or 1)
-                    + (hyperparameters.get('biased_mf_members') or 0),
+                    + _biased_mf_members(hyperparameters),
                     training_settings(hyperparameters, history), model_run.uri,
                     refit.get('epochs'), refit.get('examples'), history.epoch_seconds,
                     history.phase_seconds, history.blend)

@@ -32,10 +32,10 @@ class Hyperparameters:
     neighbours: int  # hybrid: similar movies per movie in the item-item term; 0: no term
     dropout: float
     ensemble_size: int  # members from different starting weights, averaged when served
-    # hybrid: members of plain biased MF (model.BiasedMF) averaged with the ensemble_size
-    # hybrid ones, and the weight of the L2 penalty on each of their rows in an epoch
-    biased_mf_members: int
-    biased_mf_l2: float
+    # hybrid: members of plain biased MF (model.BiasedMF) beside the ensemble_size hybrid
+    # ones, one per (weight, per) pair: the weight of the L2 penalty on their rows, per
+    # rating (model.PER_RATING) or per row and epoch (model.PER_ROW)
+    biased_mf_penalties: Sequence[Sequence[Any]]
     # Serve a blend of the kinds of member (hybrid, biased MF), each kind's mean weighted and
     # offset as least squares fits them on eval (trainer.fit_blend), rather than their mean.
     blend_on_eval: bool

@@ -41,7 +41,11 @@ BIASED_MF_VARIABLES = 'biased_mf_'
 # member_kinds): the blend fitted on eval weighs each kind (trainer.fit_blend).
 NOTEBOOK_MEMBER = 'notebook'
 HYBRID_MEMBER = 'hybrid'
-BIASED_MF_MEMBER = 'biased_mf'
+BIASED_MF_MEMBER = 'biased MF'
+# How a BiasedMF member's penalty weight applies: to each rating of a row, or to the row
+# once an epoch (spread over its ratings).
+PER_RATING = 'rating'
+PER_ROW = 'row'
 # Keys of BiasedMF's movie_terms.
 MF_MOVIE_VECTOR = 'mf_movie_vector'
 MF_MOVIE_BIAS = 'mf_movie_bias'
@@ -300,26 +304,39 @@ def _ascending_unique(indices, bound):
 
 
 class BiasedMF(tf.keras.layers.Layer):
-    """Members of another kind: biased matrix factorisation alone, as classical collaborative
+    """Members of other kinds: biased matrix factorisation alone, as classical collaborative
     filtering fits it: rating = global mean + user bias + movie bias + <user vector, movie
-    vector>, with an L2 penalty on each user's and movie's row (vector and bias) of weight
-    `l2` (as ridge regression's: the bias baseline's regularisation is one too).
+    vector>, with an L2 penalty on each user's and movie's row (vector and bias), as ridge
+    regression's (the bias baseline's regularisation is one too). One member per
+    `penalties` entry, (weight, PER_ROW or PER_RATING), each a kind of its own.
 
-    Its errors differ from the hybrid members' more than theirs from each other's, so the
-    average gains more from it than from one more hybrid member. The penalty is in the loss,
+    Their errors differ from the hybrid members' more than theirs from each other's, so the
+    blend gains more from them than from more hybrid members. The penalty is in the loss,
     where Adam weighs it against the data's gradient: the optimizer's decoupled row decay,
     which regularises the hybrid, leaves a dot product alone learning little beyond the
     biases (docs/performance.md). A batch holds a row once per rating, so each rating
-    carries its share of the row's penalty, l2 over the row's rating count: an epoch then
-    penalises each row l2 times in all, however many ratings the data holds, and one l2
-    suited 100K and 1M ratings alike, where a penalty per rating did not.
+    carries a penalty on its rows. PER_RATING, the weight itself, as SGD-trained MF has it:
+    a row is penalised in proportion to its ratings. PER_ROW, the weight over the row's
+    rating count: an epoch penalises each row by the weight in all, however many ratings it
+    has. Neither suits every size: on 100K ratings PER_ROW did better, on 1M PER_RATING,
+    whose best weight falls as the data grows. With one member of each, the blend fitted on
+    eval (trainer.fit_blend) weighs them as the data set calls for.
     """
 
-    def __init__(self, num_users: int, num_movies: int, members: int, dim: int, l2: float,
+    def __init__(self, num_users: int, num_movies: int, penalties, dim: int,
                  tables: CatalogTables):
         super().__init__()
+        unknown = [per for _, per in penalties if per not in (PER_ROW, PER_RATING)]
+        if unknown:
+            raise ValueError(f'biased_mf_penalties: {unknown[0]!r} is neither {PER_ROW!r} '
+                             f'nor {PER_RATING!r}; fix it in pipeline/configs.py.')
+        members = len(penalties)
         self._member_shape = (members, dim)
-        self._l2 = l2
+        self._l2 = tf.constant([float(weight) for weight, _ in penalties])
+        # A rating's share of the penalty is the weight over the row's count to this power.
+        self._count_power = tf.constant([float(per == PER_ROW) for _, per in penalties])
+        self.member_kinds = tuple(f'{BIASED_MF_MEMBER} (L2 {weight:g} per {per})'
+                                  for weight, per in penalties)
         self.global_mean = tf.Variable(tf.fill([members], tables.rating_mean), trainable=True,
                                        name=f'{BIASED_MF_VARIABLES}global_mean')
 
@@ -349,13 +366,16 @@ class BiasedMF(tf.keras.layers.Layer):
             self.movie_embedding(movie_index)
         user_bias, movie_bias = self.user_bias(user_index), self.movie_bias(movie_index)
         if training:
-            def share(rows, ratings, index):
-                squares = tf.add_n([tf.reduce_sum(tf.square(row), axis=1) for row in rows])
-                return squares / tf.maximum(tf.gather(ratings, index), 1.0)
+            def share(vector, bias, ratings, index):
+                """[batch, members]: each member's penalty on the rating's row."""
+                squares = tf.reduce_sum(tf.square(_per_member(vector, self._member_shape)),
+                                        axis=2) + tf.square(bias)
+                count = tf.maximum(tf.gather(ratings, index), 1.0)[:, tf.newaxis]
+                return squares / tf.pow(count, self._count_power)
 
-            self.add_loss(self._l2 * tf.reduce_mean(
-                share([user_vector, user_bias], self._user_ratings, user_index)
-                + share([movie_vector, movie_bias], self._movie_ratings, movie_index)))
+            self.add_loss(tf.reduce_sum(self._l2 * tf.reduce_mean(
+                share(user_vector, user_bias, self._user_ratings, user_index)
+                + share(movie_vector, movie_bias, self._movie_ratings, movie_index), axis=0)))
         interaction = tf.reduce_sum(_per_member(user_vector, self._member_shape)
                                     * _per_member(movie_vector, self._member_shape), axis=2)
         return self.global_mean + user_bias + movie_bias + interaction
@@ -385,7 +405,7 @@ class HybridScorer(tf.keras.layers.Layer):
 
     Each embedding row holds every ensemble member's vector side by side, so the members
     cost one lookup per id instead of one each (lookups dominate a training step), and one
-    graph to trace. With biased_mf_members, the BiasedMF members' ratings follow the hybrid
+    graph to trace. With biased_mf_penalties, the BiasedMF members' ratings follow the hybrid
     members' in every [batch, members] result.
     """
 
@@ -440,11 +460,10 @@ class HybridScorer(tf.keras.layers.Layer):
                                                        name='neighbour_global_weight')
             self.neighbour_weight = _embedding(num_movies, members, 'neighbour_weight', 'zeros')
         self.mlp = _member_mlp(hparams.hidden_units, hparams.dropout)
-        self.biased_mf = BiasedMF(
-            num_users, num_movies, hparams.biased_mf_members, dim, hparams.biased_mf_l2,
-            tables) if hparams.biased_mf_members else None
-        self.member_kinds = ((HYBRID_MEMBER,) * members
-                             + (BIASED_MF_MEMBER,) * hparams.biased_mf_members)
+        self.biased_mf = BiasedMF(num_users, num_movies, hparams.biased_mf_penalties, dim,
+                                  tables) if hparams.biased_mf_penalties else None
+        self.member_kinds = (HYBRID_MEMBER,) * members + (
+            self.biased_mf.member_kinds if self.biased_mf else ())
 
     def use_tables(self, tables: CatalogTables):
         """Replaces the rated-movie samples and the neighbour tables, and restarts the global
@@ -684,7 +703,8 @@ class HybridScorer(tf.keras.layers.Layer):
 def build(hparams: Hyperparameters, num_users: int, num_movies: int,
           tables: CatalogTables, scale: RatingScale) -> RankingModel:
     """An ensemble of `ensemble_size` models of the architecture hparams names (and, for the
-    hybrid, `biased_mf_members` of BiasedMF), rating on `scale`; sizes count the OOV row."""
+    hybrid, one BiasedMF member per biased_mf_penalties entry), rating on `scale`; sizes
+    count the OOV row."""
     if hparams.architecture == 'notebook':
         return RankingModel(NotebookScorer(num_users, num_movies, hparams), scale)
     if hparams.architecture == 'hybrid':

@@ -585,8 +585,8 @@ def best_epochs(epochs_history: Dict[str, list]) -> int:
 def train(hparams: Hyperparameters, train_split, eval_split, sizes, scale: schema.RatingScale,
           log_dir, train_steps=None, phases: Optional[PhaseSeconds] = None,
           wait_for: Sequence[concurrent.futures.Future] = ()):
-    """Fits the model (an ensemble of `ensemble_size` members, and `biased_mf_members`,
-    trained together), rating on the release's scale.
+    """Fits the model (an ensemble of `ensemble_size` members, and a BiasedMF member per
+    biased_mf_penalties entry, trained together), rating on the release's scale.
 
     The model is fitted on train, stopping early on eval; with averaged_epochs_around_best
     k, its weights are then the mean of those after the k epochs before the best, the best

@@ -136,7 +136,7 @@ def test_training_batches_hold_every_row_once_per_epoch_in_a_new_order():
 
 
 @pytest.mark.parametrize('architecture, overrides, count', [
-    ('hybrid', dict(biased_mf_members=0), 3), ('notebook', {}, 3), ('hybrid', {}, 4)])
+    ('hybrid', dict(biased_mf_penalties=()), 3), ('notebook', {}, 3), ('hybrid', {}, 5)])
 def test_the_served_rating_is_the_clipped_average_of_the_members(architecture, overrides,
                                                                   count, columns, sizes):
     model = build(architecture, columns, sizes, ensemble_size=3, **overrides)
@@ -216,7 +216,7 @@ def with_a_movie_listed_twice(tables):
     ('hybrid', {}, False),
     ('hybrid', {}, True),
     ('hybrid', dict(hidden_units=(16, 8), neighbours=0, explicit_feedback=False), False),
-    ('hybrid', dict(biased_mf_members=2, biased_mf_l2=0.1), False),
+    ('hybrid', dict(biased_mf_penalties=((0.1, 'row'), (0.1, 'rating'))), False),
     ('notebook', {}, False),
 ])
 def test_rating_all_movies_from_their_movie_terms_is_rating_each_pair(
@@ -288,8 +288,8 @@ def test_ascending_unique_is_tf_unique_in_ascending_order():
 
 
 def test_members_start_from_the_mean_rating_with_zero_biases(columns, sizes):
-    model = build('hybrid', columns, sizes, ensemble_size=3, biased_mf_members=1,
-                  biased_mf_l2=0.1)
+    model = build('hybrid', columns, sizes, ensemble_size=3,
+                  biased_mf_penalties=((0.1, 'row'),))
     model(batch_of(columns))
     for scorer, members in ((model.scorer, 3), (model.scorer.biased_mf, 1)):
         assert not scorer.user_bias.embeddings.numpy().any()
@@ -298,43 +298,53 @@ def test_members_start_from_the_mean_rating_with_zero_biases(columns, sizes):
                                    [columns[features.LABEL].mean()] * members, rtol=1e-6)
 
 
-def test_biased_mf_members_penalise_each_row_by_its_share_and_rate_as_biased_mf(columns,
-                                                                                sizes):
-    model = build('hybrid', columns, sizes, biased_mf_members=2, biased_mf_l2=0.5)
+def test_biased_mf_members_penalise_their_rows_per_row_or_per_rating_and_rate_as_biased_mf(
+        columns, sizes):
+    model = build('hybrid', columns, sizes, biased_mf_penalties=((0.5, 'row'), (0.2, 'rating')))
     batch = batch_of(columns)
     users, movies = batch[features.USER_INDEX].numpy(), batch[features.MOVIE_INDEX].numpy()
     model(batch)
     mf = model.scorer.biased_mf
+    assert model.scorer.member_kinds[-2:] == ('biased MF (L2 0.5 per row)',
+                                              'biased MF (L2 0.2 per rating)')
     rng = np.random.default_rng(0)
     for weight in mf.trainable_weights:  # the biases too, which start at zero
         weight.assign(rng.normal(0.0, 0.3, weight.shape).astype(np.float32))
 
-    def rows(vectors, biases, index):
-        return vectors.embeddings.numpy()[index], biases.embeddings.numpy()[index]
+    def squares(vectors, biases, index):
+        """[ratings, members]: each member's sum of squares of the rating's row."""
+        return (np.square(vectors.embeddings.numpy()[index].reshape(len(index), 2, -1)).sum(2)
+                + np.square(biases.embeddings.numpy()[index]))
 
-    user_rows, movie_rows = (rows(mf.user_embedding, mf.user_bias, users),
-                             rows(mf.movie_embedding, mf.movie_bias, movies))
-    # Each rating carries its row's penalty over the row's count of ratings in train.
-    user_ratings = np.bincount(users)[users]
-    movie_ratings = np.bincount(movies)[movies]
-    shares = (sum(np.square(row).sum(axis=1) for row in user_rows) / user_ratings
-              + sum(np.square(row).sum(axis=1) for row in movie_rows) / movie_ratings)
+    user_squares = squares(mf.user_embedding, mf.user_bias, users)
+    movie_squares = squares(mf.movie_embedding, mf.movie_bias, movies)
+    # Per row: each rating carries the row's penalty over its count of ratings in train.
+    # Per rating: each carries the whole weight.
+    per_row = (user_squares[:, 0] / np.bincount(users)[users]
+               + movie_squares[:, 0] / np.bincount(movies)[movies])
+    per_rating = user_squares[:, 1] + movie_squares[:, 1]
     mf(users, movies, training=True)
     [penalty] = mf.losses
-    assert float(penalty) == pytest.approx(0.5 * shares.mean(), rel=1e-5)
-    # Over the whole train split, which this batch is: l2 x every row's squares, once.
-    assert float(penalty) * len(users) == pytest.approx(0.5 * sum(
-        np.square(table.embeddings.numpy()[np.unique(index)]).sum()
-        for table, index in ((mf.user_embedding, users), (mf.user_bias, users),
-                             (mf.movie_embedding, movies), (mf.movie_bias, movies))), rel=1e-5)
+    assert float(penalty) == pytest.approx(0.5 * per_row.mean() + 0.2 * per_rating.mean(),
+                                           rel=1e-5)
+    # Over the whole train split, which this batch is: per row, each row's squares once.
+    unique_rows = sum(squares(vectors, biases, np.unique(index))[:, 0].sum()
+                      for vectors, biases, index in ((mf.user_embedding, mf.user_bias, users),
+                                                     (mf.movie_embedding, mf.movie_bias, movies)))
+    assert per_row.sum() == pytest.approx(unique_rows, rel=1e-5)
     mf(users, movies)
     assert not mf.losses  # only in training
     # Their ratings: biased MF's, nothing of the hybrid's terms; after the hybrid members'.
-    user_vectors, movie_vectors = (row[0].reshape(len(users), 2, -1)
-                                   for row in (user_rows, movie_rows))
-    expected = (mf.global_mean.numpy() + user_rows[1] + movie_rows[1]
-                + (user_vectors * movie_vectors).sum(axis=2))
+    vectors = [table.embeddings.numpy()[index].reshape(len(index), 2, -1)
+               for table, index in ((mf.user_embedding, users), (mf.movie_embedding, movies))]
+    expected = (mf.global_mean.numpy() + mf.user_bias.embeddings.numpy()[users]
+                + mf.movie_bias.embeddings.numpy()[movies] + (vectors[0] * vectors[1]).sum(2))
     np.testing.assert_allclose(model.scorer(users, movies).numpy()[:, -2:], expected, rtol=1e-5)
+
+
+def test_a_penalty_neither_per_row_nor_per_rating_is_refused(columns, sizes):
+    with pytest.raises(ValueError, match="'epoch' is neither 'row' nor 'rating'"):
+        build('hybrid', columns, sizes, biased_mf_penalties=((1.0, 'epoch'),))
 
 
 def test_only_the_biased_mf_tables_escape_the_row_decay_and_only_training_penalises_them(

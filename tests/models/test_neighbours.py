@@ -94,7 +94,7 @@ def scorer_and_tables(transform_output):
     sizes = trainer.vocabulary_sizes(transform_output[0])
     tables = trainer.build_catalog_tables(columns, sizes, 100, seed=0, neighbours=2)
     hparams = Hyperparameters.from_config(dict(configs.HYBRID_HYPERPARAMETERS, neighbours=2,
-                                               ensemble_size=2, biased_mf_members=0))
+                                               ensemble_size=2, biased_mf_penalties=()))
     scorer = ranking_model.HybridScorer(sizes[features.USER_INDEX],
                                         sizes[features.MOVIE_INDEX], tables, hparams)
     return scorer, tables

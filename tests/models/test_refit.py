@@ -74,7 +74,7 @@ def test_the_fit_and_the_refit_take_the_batch_the_train_splits_size_chose(
         settings.embedding_decay_per_epoch / math.ceil(train_examples / batch))
 
 
-def many_eval_rows(columns, count=700):
+def many_eval_rows(columns, count=1000):
     """`count` ratings of the training pairs, every one 5 stars: enough for fit_blend, and
     what a blend (offset 5, weights 0) rates exactly, as the members' mean does not."""
     pairs = np.arange(count) % len(columns[features.LABEL])
@@ -90,18 +90,18 @@ def test_the_blend_fitted_on_eval_is_served_and_kept_by_the_refit(columns, sizes
     model, history = trainer.train(settings, dict(columns), eval_split, sizes, WHOLE_STARS,
                                    log_dir=str(tmp_path))
     blend = history['blend']
-    assert set(blend['kind_weights']) == {ranking_model.HYBRID_MEMBER,
-                                          ranking_model.BIASED_MF_MEMBER}
+    assert list(blend['kind_weights']) == sorted(set(model.scorer.member_kinds))
     np.testing.assert_allclose(list(blend['kind_weights'].values()), 0.0, atol=1e-3)
     assert blend['offset'] == pytest.approx(5.0, abs=1e-3)
     assert history['eval_rmse'] < 1e-3 < blend['unblended_eval_rmse']
     # The refit restarted every other weight, but serves the blend chosen on eval.
     assert history['refit']['epochs'] >= 1
-    # One weight per kind, shared by its members: two hybrid ones, then the biased MF one.
-    hybrid, biased_mf = (blend['kind_weights'][kind] for kind in (
-        ranking_model.HYBRID_MEMBER, ranking_model.BIASED_MF_MEMBER))
-    np.testing.assert_allclose(model.blend_weights.numpy(), [hybrid / 2, hybrid / 2, biased_mf],
-                               atol=1e-6)
+    # One weight per kind, shared by its members: two hybrid ones, then each biased MF one.
+    kinds = model.scorer.member_kinds
+    assert len(kinds) == 4 and kinds[:2] == (ranking_model.HYBRID_MEMBER,) * 2
+    np.testing.assert_allclose(
+        model.blend_weights.numpy(),
+        [blend['kind_weights'][kind] / kinds.count(kind) for kind in kinds], atol=1e-6)
     assert float(model.blend_offset) == pytest.approx(blend['offset'])
     served = model({key: tf.constant(value[:5]) for key, value in eval_split.items()})
     np.testing.assert_allclose(served.numpy(), 5.0, atol=1e-3)
@@ -110,9 +110,8 @@ def test_the_blend_fitted_on_eval_is_served_and_kept_by_the_refit(columns, sizes
 def test_a_blend_no_better_on_eval_than_the_mean_is_not_served(columns, sizes, tmp_path,
                                                                 monkeypatch):
     def worse(model, data, scale):
-        return trainer.Blend(member_weights=np.array([1.0, 0.0, 0.0]),
-                             kind_weights={'hybrid': 1.0, 'biased_mf': 0.0}, offset=1.0,
-                             eval_rmse=10.0)
+        return trainer.Blend(member_weights=np.array([1.0, 0.0, 0.0, 0.0]),
+                             kind_weights={'hybrid': 1.0}, offset=1.0, eval_rmse=10.0)
 
     monkeypatch.setattr(trainer, 'fit_blend', worse)
     settings = hparams(epochs=2, early_stopping_patience=10, batch_size=3, ensemble_size=2,
@@ -121,7 +120,7 @@ def test_a_blend_no_better_on_eval_than_the_mean_is_not_served(columns, sizes, t
                                    WHOLE_STARS, log_dir=str(tmp_path))
     assert 'blend' not in history
     assert history['eval_rmse'] == pytest.approx(min(history['epochs']['val_rmse']), abs=1e-4)
-    np.testing.assert_allclose(model.blend_weights.numpy(), [1 / 3] * 3)
+    np.testing.assert_allclose(model.blend_weights.numpy(), [1 / 4] * 4)
     assert float(model.blend_offset) == 0.0
 
 
@@ -269,7 +268,7 @@ def test_the_refit_counts_what_the_biased_mf_members_penalise_on_train_and_eval(
     refit = trainer.build_catalog_tables(columns, sizes, 100, seed=0, also_seen=eval_rows())
     scorer = ranking_model.HybridScorer(sizes[features.USER_INDEX],
                                         sizes[features.MOVIE_INDEX], train_only,
-                                        hparams(biased_mf_members=1, biased_mf_l2=1.0))
+                                        hparams(biased_mf_penalties=((1.0, 'row'),)))
     scorer.use_tables(refit)
     np.testing.assert_array_equal(scorer.biased_mf._user_ratings.numpy(), refit.user_ratings)
     np.testing.assert_array_equal(scorer.biased_mf._movie_ratings.numpy(), refit.movie_ratings)

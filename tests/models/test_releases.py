@@ -41,7 +41,8 @@ def version_dir(half_stars, tmp_path_factory):
     # their mean.
     return data.save_serving_model(transform_output, path, raw_rows=rows, learning_rate=0.05,
                                    epochs=30, refit_on_eval=False,
-                                   embedding_decay_per_epoch=0.0, biased_mf_l2=0.0)
+                                   embedding_decay_per_epoch=0.0,
+                                   biased_mf_penalties=((0.0, 'row'),))
 
 
 @pytest.fixture(scope='module')
