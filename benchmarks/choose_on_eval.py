@@ -6,7 +6,8 @@ train and eval splits: how the choices in pipeline/configs.py are made.
 
 Each --setting is a JSON object of hyperparameters that replace the run's own (its Trainer's,
 as recorded; a knob that the run's code did not have yet takes pipeline/configs.py's
-value, and one that this code no longer has is dropped). Each is fitted as the Trainer fits
+value, and one that this code no longer has is dropped; biased_mf_members and biased_mf_l2
+become the biased_mf_penalties they meant). Each is fitted as the Trainer fits
 (on train, early-stopped on eval, the weights averaged over the epochs around the best and
 the members blended if either does better on eval), without the refit on train + eval,
 which would not change the eval RMSE that the choice is made on. The test split is never
@@ -52,6 +53,9 @@ def main(argv=None) -> int:
                                         transform_output, trainer.EVAL_COLUMNS)
         sizes = trainer.vocabulary_sizes(transform_output)
         recorded = fn_args.custom_config['hyperparameters']
+        if 'biased_mf_members' in recorded:  # older code's knobs: members, all per row
+            recorded['biased_mf_penalties'] = (
+                ((recorded.pop('biased_mf_l2'), 'row'),) * recorded.pop('biased_mf_members'))
         current = configs.HYPERPARAMETERS[recorded['architecture']]
         recorded = dict(current, **{knob: value for knob, value in recorded.items()
                                     if knob in current})

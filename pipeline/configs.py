@@ -53,26 +53,35 @@ NOTEBOOK_HYPERPARAMETERS = dict(
 # docs/performance.md has the runs.
 LARGER_BATCHES = ((2_000_000, 8192),)
 
-# Our model, chosen on the eval split (see README, "Model quality"): three members trained
-# together and averaged, stopping early on eval, usually after 8-12 epochs, then refitted on
-# train + eval for that many. Eval RMSE on ml-100k's hash split, seed 42: 0.9063 with
-# neither the explicit SVD++ half nor the item-item term, 0.9037 with the first, 0.9011 with
-# both (30 neighbours); learnt per-pair neighbour weights instead: 0.9048. Embedding decay
-# 40.5 per epoch (2.25 per step at ml-100k's 18 steps) rather than 27 (1.5): eval RMSE 0.8998
-# against 0.9007 on ml-100k (mean of seeds 42-44) and 0.8995 against 0.9066 on a generated
-# CSV-family set. Given per epoch rather than per step, the same decay keeps 1M and 10M
-# synthetic ratings from underfitting: eval RMSE 0.8475 against 0.8875 at 1M
-# (docs/performance.md). Serving the mean of the weights after the epochs best - 1, best
-# and best + 1 rather than the best epoch's alone (if it does better on eval, which it did
-# in every run below): eval RMSE 0.8972 against 0.9001 on ml-100k (seeds 42-44), 0.8947
-# against 0.8988 on the CSV-family set (seeds 42, 43) and 0.8387 against 0.8454 on a set
-# of 1M synthetic ratings (seed 42); the refit then trains one epoch more. A smaller or
-# more dropped-out MLP did better on the first two, worse at 1M. One member of plain biased
-# MF beside the three hybrid ones (model.BiasedMF), its rows' L2 penalty 10: eval RMSE
-# 0.8968 against 0.8972 on ml-100k (mean of seeds 42-44), 0.8870 against 0.8947 on the
-# CSV-family set (seeds 42, 43) and 0.8360 against 0.8398 at 1M (seed 42); a penalty of 5
-# or 15 did better on one of the three and worse on the others, two such members better
-# on the CSV-family set and worse on ml-100k.
+# Our model, chosen on the eval split (see README, "Model quality"): three hybrid members
+# and two of biased MF trained together and blended, stopping early on eval, usually after
+# 8-12 epochs, then refitted on train + eval for that many. Eval RMSE on ml-100k's hash
+# split, seed 42: 0.9063 with neither the explicit SVD++ half nor the item-item term,
+# 0.9037 with the first, 0.9011 with both (30 neighbours); learnt per-pair neighbour
+# weights instead: 0.9048. Embedding decay 40.5 per epoch (2.25 per step at ml-100k's 18
+# steps) rather than 27 (1.5): eval RMSE 0.8998 against 0.9007 on ml-100k (mean of seeds
+# 42-44) and 0.8995 against 0.9066 on a generated CSV-family set. Given per epoch rather
+# than per step, the same decay keeps 1M and 10M synthetic ratings from underfitting: eval
+# RMSE 0.8475 against 0.8875 at 1M (docs/performance.md). Serving the mean of the weights
+# after the epochs best - 1, best and best + 1 rather than the best epoch's alone (if it
+# does better on eval, which it did in every run below): eval RMSE 0.8972 against 0.9001 on
+# ml-100k (seeds 42-44), 0.8947 against 0.8988 on the CSV-family set (seeds 42, 43) and
+# 0.8387 against 0.8454 on a set of 1M synthetic ratings (seed 42); the refit then trains
+# one epoch more. A smaller or more dropped-out MLP did better on the first two, worse at
+# 1M. One member of plain biased MF beside the three hybrid ones (model.BiasedMF), its
+# rows' L2 penalty 10: eval RMSE 0.8968 against 0.8972 on ml-100k (mean of seeds 42-44),
+# 0.8870 against 0.8947 on the CSV-family set (seeds 42, 43) and 0.8360 against 0.8398 at
+# 1M (seed 42); a penalty of 5 or 15 did better on one of the three and worse on the
+# others, two such members better on the CSV-family set and worse on ml-100k. The kinds of
+# member blended as least squares fits them on eval (trainer.fit_blend) rather than
+# averaged: eval RMSE 0.8961 against 0.8968 on ml-100k (seeds 42-44), 0.8839 against 0.8870
+# on the CSV-family set (seeds 42, 43), 0.8320 against 0.8360 at 1M (seed 42). Then a
+# second biased MF member, penalised per rating (0.05, as SGD-trained MF is) rather than
+# per row: 0.8963 against 0.8961, 0.8831 against 0.8839, 0.8258 against 0.8320; the blend
+# weighs it 0.73 at 1M and 0.05-0.10 on the CSV-family set. Instead, two members per rating
+# as one kind (0.05 and 0.15; 0.03 and 0.1): 0.8970 and 0.8973 on ml-100k against 0.8965
+# (seeds 42, 43), 0.8868 and 0.8891 on the CSV set against 0.8831, 0.8283 for the second at
+# 1M; two per row: 0.8959, 0.8826, 0.8309; one per rating alone (0.05): 0.8274 at 1M.
 HYBRID_HYPERPARAMETERS = dict(
     architecture='hybrid', embedding_dim=32, hidden_units=(128,), optimizer='adam',
     learning_rate=0.006, batch_size=4096, larger_batches=LARGER_BATCHES, epochs=40,

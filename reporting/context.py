@@ -144,7 +144,8 @@ class Training:
     best_epoch: Optional[int]  # of the best eval RMSE, counted from 1
     best_eval_rmse: Optional[float]
     kept: str  # which weights the Trainer kept, in words
-    eval_rmse: Optional[float]  # of the weights kept, measured again after training
+    # of the weights kept (and their blend, cross-fitted), measured again after training
+    eval_rmse: Optional[float]
     members: int
     settings: str
     logdir: str

@@ -152,7 +152,8 @@ def split_files(examples: types.Artifact, split: str) -> List[str]:
 @dataclasses.dataclass(frozen=True)
 class TrainingHistory:
     epochs: Dict[str, List[float]]  # Keras's history: loss, rmse, val_loss, val_rmse, ...
-    eval_rmse: Optional[float]  # of the weights the Trainer kept, measured after training
+    # of the weights the Trainer kept (and their blend, cross-fitted), measured after training
+    eval_rmse: Optional[float]
     # With a refit on train + eval: its 'epochs' (as many as the weights kept used) and
     # 'examples'.
     refit: Optional[Dict[str, Any]] = None

@@ -31,7 +31,7 @@ class Hyperparameters:
     explicit_feedback: bool  # hybrid: the SVD++ term also weighs how each movie was rated
     neighbours: int  # hybrid: similar movies per movie in the item-item term; 0: no term
     dropout: float
-    ensemble_size: int  # members from different starting weights, averaged when served
+    ensemble_size: int  # members from different starting weights, blended when served
     # hybrid: members of plain biased MF (model.BiasedMF) beside the ensemble_size hybrid
     # ones, one per (weight, per) pair: the weight of the L2 penalty on their rows, per
     # rating (model.PER_RATING) or per row and epoch (model.PER_ROW)

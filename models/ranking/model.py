@@ -88,14 +88,14 @@ class RankingModel(tfrs.models.Model):
     """A TFRS ranking model: MSE loss and RMSE metric live in the task.
 
     Its scorer rates each (user, movie) pair once per ensemble member, and the model serves
-    the average: members start from different random weights (and may differ in kind, see
-    BiasedMF), so their errors are partly independent and the average is more accurate than
-    any one of them. Each member minimises its own loss (the members' weights are disjoint,
-    so the gradient of the sum of their losses, for one member's weights, is that of its own
-    loss), while the metrics, and so early stopping, follow the average that is served.
+    a blend of them: members start from different random weights (and may differ in kind,
+    see BiasedMF), so their errors are partly independent and the blend is more accurate
+    than any one of them. Each member minimises its own loss (the members' weights are
+    disjoint, so the gradient of the sum of their losses, for one member's weights, is that
+    of its own loss), while the metrics, and so early stopping, follow the blend.
 
-    The average may be weighted (use_blend): the Trainer can fit, on eval, a weight for each
-    kind of member and an offset (trainer.fit_blend). Until then every member weighs alike.
+    Until the Trainer fits a blend on eval after training (trainer.fit_blend: a weight for
+    each kind of member and an offset, set by use_blend), the blend is the members' mean.
 
     Predictions outside training are clipped to the release's rating scale (1-5, or 0.5-5
     for half stars), since no rating lies outside it and clipping can only lower the error.

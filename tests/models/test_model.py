@@ -150,9 +150,9 @@ def test_the_served_rating_is_the_clipped_average_of_the_members(architecture, o
 
 
 class _TwoKindsScorer(tf.keras.layers.Layer):
-    """Rates the pairs of a batch with the given scores: members of kinds a, b, a."""
+    """Rates the pairs of a batch with the given scores: members of kinds b, a, b."""
     table_input_names = ()
-    member_kinds = ('a', 'b', 'a')
+    member_kinds = ('b', 'a', 'b')
 
     def __init__(self, scores):
         super().__init__()
@@ -173,9 +173,10 @@ def test_the_blend_weighs_each_kind_of_member_as_least_squares_fits_eval():
              features.LABEL: labels.astype(np.float32)}
     data = trainer.eval_batches(split)
     blend = trainer.fit_blend(model, data, WHOLE_STARS)
-    # Kind a's weight is shared by its two members.
+    # Kind b's weight is shared by its two members.
     np.testing.assert_allclose(blend.member_weights, [0.3, 0.5, 0.3], atol=0.005)
-    assert blend.kind_weights == pytest.approx({'a': 0.6, 'b': 0.5}, abs=0.01)
+    assert blend.kind_weights == pytest.approx({'b': 0.6, 'a': 0.5}, abs=0.01)
+    assert list(blend.kind_weights) == ['b', 'a']  # in the members' order
     assert blend.offset == pytest.approx(-0.3, abs=0.02)
     # Cross-fitted: each half rated by the blend fitted on the other; about the noise.
     assert blend.eval_rmse == pytest.approx(0.01, abs=0.001)
@@ -243,6 +244,16 @@ def test_rating_all_movies_from_their_movie_terms_is_rating_each_pair(
         all_movies = model.scorer.rate_movies(tf.constant([user], tf.int64), terms)
         np.testing.assert_allclose(all_movies.numpy(), each_pair.numpy(), atol=1e-5, rtol=0)
         assert np.ptp(each_pair.numpy(), axis=0).min() > 0.01  # the movies' ratings differ
+    # Served, through either path: the members blended with unequal weights, then clipped.
+    weights = rng.uniform(0.2, 1.0, len(model.scorer.member_kinds))
+    model.use_blend(weights, 3.0)
+    for user in range(users):
+        user_index = tf.fill([movies], tf.constant(user, tf.int64))
+        each_pair = model({features.USER_INDEX: user_index, features.MOVIE_INDEX: movie_index})
+        blended = model.scorer(user_index, movie_index).numpy() @ weights + 3.0
+        np.testing.assert_allclose(each_pair.numpy(), np.clip(blended, 1.0, 5.0), atol=1e-5)
+        all_movies = model.rate_catalog(tf.constant([user], tf.int64), terms)
+        np.testing.assert_allclose(all_movies.numpy(), each_pair.numpy(), atol=1e-5, rtol=0)
 
 
 def test_svdpp_sums_are_each_users_rated_movies_and_update_each_movie_once(columns, sizes):
@@ -331,7 +342,8 @@ def test_biased_mf_members_penalise_their_rows_per_row_or_per_rating_and_rate_as
     unique_rows = sum(squares(vectors, biases, np.unique(index))[:, 0].sum()
                       for vectors, biases, index in ((mf.user_embedding, mf.user_bias, users),
                                                      (mf.movie_embedding, mf.movie_bias, movies)))
-    assert per_row.sum() == pytest.approx(unique_rows, rel=1e-5)
+    assert float(penalty) * len(users) == pytest.approx(
+        0.5 * unique_rows + 0.2 * per_rating.sum(), rel=1e-5)
     mf(users, movies)
     assert not mf.losses  # only in training
     # Their ratings: biased MF's, nothing of the hybrid's terms; after the hybrid members'.

@@ -90,7 +90,7 @@ def test_the_blend_fitted_on_eval_is_served_and_kept_by_the_refit(columns, sizes
     model, history = trainer.train(settings, dict(columns), eval_split, sizes, WHOLE_STARS,
                                    log_dir=str(tmp_path))
     blend = history['blend']
-    assert list(blend['kind_weights']) == sorted(set(model.scorer.member_kinds))
+    assert list(blend['kind_weights']) == list(dict.fromkeys(model.scorer.member_kinds))
     np.testing.assert_allclose(list(blend['kind_weights'].values()), 0.0, atol=1e-3)
     assert blend['offset'] == pytest.approx(5.0, abs=1e-3)
     assert history['eval_rmse'] < 1e-3 < blend['unblended_eval_rmse']
@@ -107,15 +107,16 @@ def test_the_blend_fitted_on_eval_is_served_and_kept_by_the_refit(columns, sizes
     np.testing.assert_allclose(served.numpy(), 5.0, atol=1e-3)
 
 
-def test_a_blend_no_better_on_eval_than_the_mean_is_not_served(columns, sizes, tmp_path,
-                                                                monkeypatch):
+@pytest.mark.parametrize('refit', [False, True])
+def test_a_blend_no_better_on_eval_than_the_mean_is_not_served(refit, columns, sizes,
+                                                                tmp_path, monkeypatch):
     def worse(model, data, scale):
         return trainer.Blend(member_weights=np.array([1.0, 0.0, 0.0, 0.0]),
                              kind_weights={'hybrid': 1.0}, offset=1.0, eval_rmse=10.0)
 
     monkeypatch.setattr(trainer, 'fit_blend', worse)
     settings = hparams(epochs=2, early_stopping_patience=10, batch_size=3, ensemble_size=2,
-                       averaged_epochs_around_best=0)
+                       averaged_epochs_around_best=0, refit_on_eval=refit)
     model, history = trainer.train(settings, dict(columns), many_eval_rows(columns), sizes,
                                    WHOLE_STARS, log_dir=str(tmp_path))
     assert 'blend' not in history
