@@ -251,6 +251,18 @@ def _embedding(rows, width, name, initializer='random_normal'):
                                      name=name)
 
 
+class _ZeroLastRow(tf.keras.initializers.Initializer):
+    """`initializer`'s values with the last row, the OOV bucket's, zero: no rating trains it,
+    so it keeps its start, and a user or movie out of the vocabulary then gets no term."""
+
+    def __init__(self, initializer):
+        self._initializer = tf.keras.initializers.get(initializer)
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        values = self._initializer(shape, dtype=dtype, **kwargs)  # the same draws as without
+        return tf.concat([values[:-1], tf.zeros_like(values[-1:])], axis=0)
+
+
 class NotebookScorer(tf.keras.layers.Layer):
     """The tutorial's model: user and title embeddings, concatenated, through Dense 256-64-1;
     one such model per ensemble member."""
@@ -340,8 +352,11 @@ class BiasedMF(tf.keras.layers.Layer):
         self.global_mean = tf.Variable(tf.fill([members], tables.rating_mean), trainable=True,
                                        name=f'{BIASED_MF_VARIABLES}global_mean')
 
+        # Its rows are not decayed (trainer.optimizer), so the OOV row would keep random
+        # values: about 0.05 x a movie vector's length of noise on a new user's rating.
         def embedding(rows, width, name, initializer):
-            return _embedding(rows, width, f'{BIASED_MF_VARIABLES}{name}', initializer)
+            return _embedding(rows, width, f'{BIASED_MF_VARIABLES}{name}',
+                              _ZeroLastRow(initializer))
 
         self.user_bias = embedding(num_users, members, 'user_bias', 'zeros')
         self.movie_bias = embedding(num_movies, members, 'movie_bias', 'zeros')

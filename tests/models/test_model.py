@@ -307,6 +307,17 @@ def test_members_start_from_the_mean_rating_with_zero_biases(columns, sizes):
         assert not scorer.movie_bias.embeddings.numpy().any()
         np.testing.assert_allclose(scorer.global_mean.numpy(),
                                    [columns[features.LABEL].mean()] * members, rtol=1e-6)
+    # The biased MF vectors start random but for the OOV rows, which no rating trains and no
+    # decay shrinks: a user or movie out of the vocabulary gets no dot product.
+    mf = model.scorer.biased_mf
+    for table in (mf.user_embedding, mf.movie_embedding):
+        rows = table.embeddings.numpy()
+        assert not rows[-1].any() and np.abs(rows[:-1]).min(axis=1).all()
+    oov_user = sizes[features.USER_INDEX] - 1
+    movies = tf.range(sizes[features.MOVIE_INDEX], dtype=tf.int64)
+    np.testing.assert_array_equal(
+        mf(tf.fill(tf.shape(movies), tf.constant(oov_user, tf.int64)), movies).numpy(),
+        np.broadcast_to(mf.global_mean.numpy(), (len(movies), 1)))
 
 
 def test_biased_mf_members_penalise_their_rows_per_row_or_per_rating_and_rate_as_biased_mf(
