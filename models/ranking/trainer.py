@@ -575,7 +575,7 @@ def fit_blend(model, data, scale: schema.RatingScale) -> Optional[Blend]:
     errors = np.clip(crossed, scale.min, scale.max) - labels
     solution = fitted(np.ones(len(labels), bool))
     return Blend(member_weights=solution[kind] / np.bincount(kind)[kind],
-                 kind_weights={str(name): float(weight) for name, weight in zip(kinds, solution)},
+                 kind_weights={name: float(weight) for name, weight in zip(kinds, solution)},
                  offset=float(solution[-1]), eval_rmse=float(np.sqrt(np.mean(errors ** 2))))
 
 

@@ -170,3 +170,17 @@ def save_serving_model(transform_output, path, raw_rows=None, **hyperparameters)
                              log_dir=os.path.join(os.path.dirname(path), 'logs'))
     trainer.save(model, path, output, titles_of(output, raw_rows or training_rows()), baseline)
     return path
+
+
+class FixedScorer(tf.keras.layers.Layer):
+    """A scorer that rates any batch with the given [batch, members] scores, its members of
+    the given kinds: for tests of what the model does with its members' ratings."""
+    table_input_names = ()
+
+    def __init__(self, scores, member_kinds):
+        super().__init__()
+        self._scores = tf.constant(scores, tf.float32)
+        self.member_kinds = tuple(member_kinds)
+
+    def call(self, user_index, movie_index, training=False):
+        return self._scores

@@ -12,7 +12,7 @@ from models.ranking import signatures, trainer
 from models.ranking.hyperparameters import Hyperparameters
 from models.schema import RatingScale
 from pipeline import configs
-from tests.models.data import make_row, serialize
+from tests.models.data import FixedScorer, make_row, serialize
 
 WHOLE_STARS = RatingScale(1.0, 5.0)
 
@@ -149,17 +149,9 @@ def test_the_served_rating_is_the_clipped_average_of_the_members(architecture, o
                                rtol=1e-5)
 
 
-class _TwoKindsScorer(tf.keras.layers.Layer):
+def _two_kinds_scorer(scores):
     """Rates the pairs of a batch with the given scores: members of kinds b, a, b."""
-    table_input_names = ()
-    member_kinds = ('b', 'a', 'b')
-
-    def __init__(self, scores):
-        super().__init__()
-        self._scores = tf.constant(scores, tf.float32)
-
-    def call(self, user_index, movie_index, training=False):
-        return self._scores
+    return FixedScorer(scores, member_kinds=['b', 'a', 'b'])
 
 
 def test_the_blend_weighs_each_kind_of_member_as_least_squares_fits_eval():
@@ -167,7 +159,7 @@ def test_the_blend_weighs_each_kind_of_member_as_least_squares_fits_eval():
     scores = rng.uniform(2.0, 4.0, (2000, 3))
     labels = (0.6 * scores[:, [0, 2]].mean(axis=1) + 0.5 * scores[:, 1] - 0.3
               + rng.normal(0.0, 0.01, 2000))
-    model = ranking_model.RankingModel(_TwoKindsScorer(scores), WHOLE_STARS)
+    model = ranking_model.RankingModel(_two_kinds_scorer(scores), WHOLE_STARS)
     split = {features.USER_INDEX: np.zeros(2000, np.int64),
              features.MOVIE_INDEX: np.zeros(2000, np.int64),
              features.LABEL: labels.astype(np.float32)}
@@ -195,7 +187,7 @@ def test_the_blend_weighs_each_kind_of_member_as_least_squares_fits_eval():
     assert fitted.eval_rmse > in_sample + 1e-4
     # Too few ratings to fit 3 numbers on: no blend.
     few = trainer.eval_batches({key: column[:599] for key, column in split.items()})
-    assert trainer.fit_blend(ranking_model.RankingModel(_TwoKindsScorer(scores[:599]),
+    assert trainer.fit_blend(ranking_model.RankingModel(_two_kinds_scorer(scores[:599]),
                                                         WHOLE_STARS), few, WHOLE_STARS) is None
 
 

@@ -105,21 +105,9 @@ def test_a_schema_without_a_rating_domain_is_an_error_naming_it():
         schema.rating_scale(without, 'transform_graph/metadata')
 
 
-class _FixedScorer(tf.keras.layers.Layer):
-    """Rates every pair with the given member scores."""
-    table_input_names = ()
-    member_kinds = ('fixed',)
-
-    def __init__(self, scores):
-        super().__init__()
-        self._scores = tf.constant(scores, tf.float32)
-
-    def call(self, user_index, movie_index, training=False):
-        return self._scores
-
-
 def test_served_ratings_are_clipped_to_the_release_scale_not_to_1_to_5():
-    model = ranking_model.RankingModel(_FixedScorer([[-3.0], [0.7], [4.9], [9.0]]), HALF_STARS)
+    model = ranking_model.RankingModel(
+        data.FixedScorer([[-3.0], [0.7], [4.9], [9.0]], member_kinds=['fixed']), HALF_STARS)
     batch = {features.USER_INDEX: tf.zeros([4], tf.int64),
              features.MOVIE_INDEX: tf.zeros([4], tf.int64)}
     np.testing.assert_allclose(model(batch).numpy(), [0.5, 0.7, 4.9, 5.0])
